@@ -1,0 +1,1 @@
+"""FP32 baselines: model registry, trainer, checkpoint import and model summary."""

@@ -1,0 +1,141 @@
+"""Model summary: the layer table of reference 003 and the facts of reference 000.
+
+FLOPs follow the convention of the reference report (thop's ``profile``): one
+multiply-accumulate per weight use in Conv2d and Linear layers, plus thop's count for
+adaptive average pooling (kernel adds + one division per output element). ReLU, max
+pooling, dropout and LRN count as zero. For torchvision AlexNet with 2 classes at 224x224
+this gives 710.119M, the figure printed in reference 000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+LAYER_TITLES = {
+    nn.Conv2d: "2D Convolution",
+    nn.ReLU: "ReLU",
+    nn.LocalResponseNorm: "Local response norm",
+    nn.MaxPool2d: "2D max pooling",
+    nn.AdaptiveAvgPool2d: "Adaptive avg pooling",
+    nn.AvgPool2d: "2D avg pooling",
+    nn.Flatten: "Flatten",
+    nn.Linear: "Linear",
+    nn.Dropout: "Dropout",
+    nn.BatchNorm2d: "Batch norm",
+}
+
+
+@dataclass
+class LayerRow:
+    name: str
+    type: str
+    output_shape: list[int]
+    params: int
+    flops: int
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    input_size: int
+    num_classes: int
+    total_params: int
+    trainable_params: int
+    flops: int
+    size_bytes: int
+    layers: list[LayerRow] = field(default_factory=list)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    @property
+    def size_mb(self) -> float:
+        """Size of the FP32 parameters and buffers in MiB, printed as 'MB' like reference 000."""
+        return self.size_bytes / 2**20
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["size_mb"] = self.size_mb
+        data["non_trainable_params"] = self.non_trainable_params
+        return data
+
+
+def _layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+    if isinstance(module, nn.Conv2d):
+        kernel = (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
+        return out.numel() // out.shape[0] * kernel
+    if isinstance(module, nn.Linear):
+        return out.numel() // out.shape[0] * module.in_features
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        kh = inp.shape[2] // out.shape[2]
+        kw = inp.shape[3] // out.shape[3]
+        return out.numel() // out.shape[0] * (kh * kw + 1)
+    return 0
+
+
+def summarize(model: nn.Module, input_size: int, name: str = "", num_classes: int = 0) -> ModelSummary:
+    """Run one 1-image forward pass with hooks on every leaf module and tabulate it."""
+    rows: list[LayerRow] = []
+    hooks = []
+
+    def hook(mod: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        own = sum(p.numel() for p in mod.parameters(recurse=False))
+        rows.append(
+            LayerRow(
+                name=names[mod],
+                type=LAYER_TITLES.get(type(mod), type(mod).__name__),
+                output_shape=[-1, *out.shape[1:]],
+                params=own,
+                flops=_layer_flops(mod, args[0], out),
+            )
+        )
+
+    names = {}
+    for mod_name, mod in model.named_modules():
+        if not list(mod.children()):
+            names[mod] = mod_name
+            hooks.append(mod.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    return ModelSummary(
+        model=name or type(model).__name__,
+        input_size=input_size,
+        num_classes=num_classes,
+        total_params=total,
+        trainable_params=trainable,
+        flops=sum(r.flops for r in rows),
+        size_bytes=size,
+        layers=rows,
+    )
+
+
+def format_table(summary: ModelSummary) -> str:
+    """The layer table as plain text, in the column order of reference 003."""
+    header = f"{'Layer (type)':<28}{'Output Shape':<22}{'Param #':>14}"
+    lines = [header, "-" * len(header)]
+    for row in summary.layers:
+        shape = "[" + ", ".join(str(d) for d in row.output_shape) + "]"
+        lines.append(f"{row.type:<28}{shape:<22}{row.params:>14,}")
+    lines += [
+        "-" * len(header),
+        f"Total params: {summary.total_params:,}",
+        f"Trainable params: {summary.trainable_params:,}",
+        f"Non-trainable params: {summary.non_trainable_params:,}",
+        f"FLOPs per forward pass: {summary.flops / 1e6:.3f}M",
+        f"Model size: {summary.size_mb:.2f} MB",
+    ]
+    return "\n".join(lines)

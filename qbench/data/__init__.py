@@ -1,0 +1,1 @@
+"""Datasets (registry) and named transform presets."""

@@ -1,0 +1,93 @@
+"""Dataset registry.
+
+A dataset builder takes a :class:`DataConfig` and returns :class:`DataSplits`: train
+(augmented), train_eval (the same images with test-time transforms, used for calibration),
+val and test. Nothing is downloaded unless ``DataConfig.download`` is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from qbench.errors import QBenchError
+from qbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"
+    root: Path | None = None
+    image_size: int = 64
+    seed: int = 42
+    augment: str = "default"
+    download: bool = False
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16:
+            raise QBenchError(f"--image-size {self.image_size} is too small; use 16 or more.")
+        if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
+            raise QBenchError("validation and test fractions must each lie between 0 and 0.5.")
+
+
+@dataclass
+class DataSplits:
+    name: str
+    train: Dataset
+    train_eval: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    class_names: list[str]
+    input_size: int
+    info: dict = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def calibration_set(self, images: int, seed: int) -> Subset:
+        """A fixed random subset of the training split with test-time transforms."""
+        if images <= 0:
+            raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self.train_eval), generator=gen)[:images].tolist()
+        return Subset(self.train_eval, order)
+
+
+DATASETS: Registry[Callable[[DataConfig], DataSplits]] = Registry("dataset")
+register_dataset = DATASETS.register
+
+
+def load_data(config: DataConfig) -> DataSplits:
+    import qbench.data.builtin  # noqa: F401  (registers the built-in datasets)
+
+    return DATASETS.get(config.name)(config)
+
+
+def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0, seed: int = 0):
+    if len(dataset) == 0:
+        raise QBenchError("a data split has no images; check the data folder or the split fractions.")
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        generator=gen,
+        persistent_workers=workers > 0,
+    )
+
+
+def tensor_hash(*tensors: torch.Tensor) -> str:
+    """A short content hash (of calibration sets, test splits) for provenance records."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Conversions from the FP32 baseline into deployment variants (one module per mode)."""

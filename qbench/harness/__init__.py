@@ -1,0 +1,1 @@
+"""The measurement harness: latency, memory, accuracy and size, one record per variant."""

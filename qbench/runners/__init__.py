@@ -1,0 +1,1 @@
+"""Execution back-ends behind one interface (see base.Runner)."""

@@ -1,0 +1,77 @@
+"""The Runner interface every execution back-end implements (Polygraphy-style).
+
+The harness drives a runner as::
+
+    runner = create_runner(variant_record, artifact_dir, device="cpu", threads=2)
+    runner.load()                       # load/compile the artifact; not timed
+    native = runner.prepare(batch)      # float32 NCHW torch tensor -> back-end input; not timed
+    out = runner.infer(native)          # the timed call
+    runner.sync()                       # wait for the device (no-op on CPU); timed with infer
+    logits = runner.to_logits(out)      # -> float32 torch tensor on the CPU; not timed
+    runner.close()
+
+Runners import their back-end lazily inside ``load`` so importing qbench stays lean.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qbench.registry import Registry
+
+RUNNERS: Registry[type[Runner]] = Registry("runner")
+register_runner = RUNNERS.register
+
+
+class Runner(ABC):
+    """Loads one variant artifact and runs batches through it."""
+
+    name = "base"
+
+    def __init__(self, variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None):
+        self.variant = variant
+        self.variant_dir = Path(variant_dir)
+        self.device = device
+        self.threads = threads
+
+    @property
+    def artifact(self) -> Path:
+        return self.variant_dir / self.variant["artifact"]
+
+    @abstractmethod
+    def load(self) -> None: ...
+
+    def prepare(self, batch: torch.Tensor) -> Any:
+        return batch
+
+    @abstractmethod
+    def infer(self, native_input: Any) -> Any: ...
+
+    def sync(self) -> None:
+        """Block until queued device work is done (CUDA); the CPU call has returned already."""
+
+    def to_logits(self, output: Any) -> torch.Tensor:
+        return torch.as_tensor(output).float().cpu()
+
+    def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about how this runner executes, recorded in the result (threads, provider...)."""
+        return {"runner": self.name, "device": self.device, "threads": self.threads}
+
+    def __enter__(self) -> Runner:
+        self.load()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_runner(variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None) -> Runner:
+    import qbench.runners.builtin  # noqa: F401  (registers the built-in runners)
+
+    return RUNNERS.get(variant["runner"])(variant, variant_dir, device=device, threads=threads)
