@@ -6,6 +6,6 @@ loaded and CUDA is never initialized here. Heavy modules are imported where used
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "QBenchError"]
+__all__ = ["QBenchError", "__version__"]
 
-from qbench.errors import QBenchError  # noqa: E402  (stdlib-only module)
+from qbench.errors import QBenchError

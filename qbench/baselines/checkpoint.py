@@ -58,10 +58,14 @@ def _state_dict_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:
         if tensors:
             # strip wrappers added by DataParallel / torch.compile
             return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in tensors.items()}
-    raise QBenchError(f"checkpoint {path} holds no state dict; save one with torch.save(model.state_dict(), path).")
+    raise QBenchError(
+        f"checkpoint {path} holds no state dict; save one with torch.save(model.state_dict(), path)."
+    )
 
 
-def build_from_state(state: dict[str, torch.Tensor], model_name: str, num_classes: int, path: Path) -> nn.Module:
+def build_from_state(
+    state: dict[str, torch.Tensor], model_name: str, num_classes: int, path: Path
+) -> nn.Module:
     model = create_model(model_name, num_classes=num_classes)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]

@@ -9,8 +9,12 @@ from qbench.workspace import Workspace
 
 def add_workspace_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workspace")
-    group.add_argument("--runs-dir", default="runs", help="folder holding experiment workspaces (default: runs)")
-    group.add_argument("--exp", default="default", help="experiment name: the workspace is RUNS_DIR/EXP (default: default)")
+    group.add_argument(
+        "--runs-dir", default="runs", help="folder holding experiment workspaces (default: runs)"
+    )
+    group.add_argument(
+        "--exp", default="default", help="experiment name: the workspace is RUNS_DIR/EXP (default: default)"
+    )
 
 
 def workspace_of(args: argparse.Namespace) -> Workspace:

@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qbench {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"qbench {args.command}: interrupted; finished records are kept, rerun to resume.", file=sys.stderr)
+        print(
+            f"qbench {args.command}: interrupted; finished records are kept, rerun to resume.",
+            file=sys.stderr,
+        )
         return 130
 
 

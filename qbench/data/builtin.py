@@ -179,7 +179,9 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
             f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
         ) from None
     labels = list(map(int, train.targets))
-    train_idx, val_idx, _ = _stratified_split(labels, DataConfig(**{**config.__dict__, "test_fraction": 0.01}))
+    train_idx, val_idx, _ = _stratified_split(
+        labels, DataConfig(**{**config.__dict__, "test_fraction": 0.01})
+    )
     train_idx = train_idx + _  # the 1% carved for 'test' goes back to training: test is the official split
     return DataSplits(
         name=name,

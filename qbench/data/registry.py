@@ -91,3 +91,18 @@ def tensor_hash(*tensors: torch.Tensor) -> str:
     for t in tensors:
         digest.update(t.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def data_config_from_meta(meta: dict) -> DataConfig:
+    """The DataConfig a baseline was trained with (checkpoint/train.json ``data`` entry)."""
+    data = dict(meta.get("data") or {})
+    if data.get("root") is not None:
+        data["root"] = Path(data["root"])
+    known = set(DataConfig.__dataclass_fields__)
+    return DataConfig(**{k: v for k, v in data.items() if k in known})
+
+
+def data_config_to_meta(config: DataConfig) -> dict:
+    out = dict(config.__dict__)
+    out["root"] = None if config.root is None else str(config.root)
+    return out

@@ -31,11 +31,13 @@ def presets() -> list[str]:
 
 def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True):
     """Return (train_transform, eval_transform) for ``preset`` at ``size`` pixels."""
-    from torchvision.transforms import v2 as T
     import torch
+    from torchvision.transforms import v2 as T
 
     if preset not in PRESETS:
-        raise QBenchError(f"unknown transform preset {preset!r}; pass --augment with one of: {', '.join(PRESETS)}.")
+        raise QBenchError(
+            f"unknown transform preset {preset!r}; pass --augment with one of: {', '.join(PRESETS)}."
+        )
     to_tensor: list[Callable] = [] if from_tensor else [T.ToImage()]
     norm_mean, norm_std = IMAGENET_MEAN, IMAGENET_STD
     if preset == "paper":

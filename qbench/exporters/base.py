@@ -30,7 +30,9 @@ ExportFn = Callable[["ExportContext", Path], dict[str, Any]]
 EXPORTERS: Registry[ExportFn] = Registry("mode", flag="--mode")
 
 
-def register_exporter(mode: str, *, requires: tuple[str, ...] = (), runner: str = "torch", description: str = ""):
+def register_exporter(
+    mode: str, *, requires: tuple[str, ...] = (), runner: str = "torch", description: str = ""
+):
     return EXPORTERS.register(mode, requires=requires, runner=runner, description=description)
 
 
@@ -81,7 +83,9 @@ class ExportContext:
     def example_input(self, batch: int = 1):
         import torch
 
-        return torch.randn(batch, 3, self.input_size, self.input_size, generator=torch.Generator().manual_seed(0))
+        return torch.randn(
+            batch, 3, self.input_size, self.input_size, generator=torch.Generator().manual_seed(0)
+        )
 
     def calibration_batches(self):
         """The calibration batches (test-time transforms, from the training split) and their hash."""

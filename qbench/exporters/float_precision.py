@@ -64,4 +64,3 @@ def export_bf16(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
         "weights": "bf16",
         "activations": "bf16",
     }
-

@@ -32,7 +32,9 @@ class Runner(ABC):
 
     name = "base"
 
-    def __init__(self, variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None):
+    def __init__(
+        self, variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None
+    ):
         self.variant = variant
         self.variant_dir = Path(variant_dir)
         self.device = device
@@ -71,7 +73,9 @@ class Runner(ABC):
         self.close()
 
 
-def create_runner(variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None) -> Runner:
+def create_runner(
+    variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None
+) -> Runner:
     import qbench.runners.builtin  # noqa: F401  (registers the built-in runners)
 
     return RUNNERS.get(variant["runner"])(variant, variant_dir, device=device, threads=threads)
