@@ -49,7 +49,7 @@ def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True)
     if preset == "none":
         aug = []
     elif preset == "default":
-        aug = [T.RandomAffine(degrees=8, translate=(0.08, 0.08), scale=(0.92, 1.08))] + flip
+        aug = [T.RandomAffine(degrees=8, translate=(0.08, 0.08), scale=(0.92, 1.08)), *flip]
     elif preset == "reference":
         aug = [
             T.RandomCrop(size, padding=size // 16),
@@ -59,7 +59,7 @@ def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True)
             T.RandomAffine(degrees=0, translate=(0.05, 0.05)),
         ]
     elif preset == "paper":
-        big = int(round(size * 256 / 224))
+        big = round(size * 256 / 224)
         resize = [T.Resize((big, big), antialias=True)]
         aug = [T.RandomCrop(size), *flip]
         eval_t = T.Compose([*to_tensor, *resize, T.CenterCrop(size), *tail])

@@ -16,6 +16,7 @@ not met is recorded as skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,10 +115,8 @@ def tool_versions() -> dict[str, str]:
 
     out = {}
     for dist in ("torch", "torchvision", "torchao", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 
