@@ -100,6 +100,8 @@ class BenchResult:
     latency: list[LatencyStats] = field(default_factory=list)
     memory: MemoryStats = field(default_factory=MemoryStats)
     accuracy: AccuracyStats | None = None
+    # achieved GFLOP/s convention, unit (GOP/s for INT8), batch-size knee (qbench.harness.efficiency)
+    efficiency: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # warmup, iters, min_seconds, batch sizes...
     env: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

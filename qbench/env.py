@@ -1,0 +1,168 @@
+"""Environment capture: the facts a latency number depends on, saved beside every result.
+
+Cheap on purpose: library versions come from package metadata (no imports of onnxruntime or
+tensorrt), and GPU facts are read only when torch already sees a CUDA device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as md
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+CPU_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_int8",
+    "amx_bf16",
+    "amx_tile",
+)
+LIBRARIES = ("torch", "torchvision", "torchao", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy")
+ENV_PATTERN = re.compile(
+    r"^(OMP_NUM_THREADS|MKL_NUM_THREADS|CUDA_VISIBLE_DEVICES|KMP_.*|ONEDNN_.*|DNNL_.*|QBENCH_.*)$"
+)
+
+
+def cpu_info() -> dict[str, Any]:
+    import psutil
+
+    model, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name":
+                model = value.strip()
+            elif key == "flags":
+                flags = set(value.split())
+                break
+    return {
+        "model": model,
+        "flags": {f: f in flags for f in CPU_FLAGS},
+        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 2),
+    }
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    gpus = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        gpus.append(
+            {
+                "index": i,
+                "name": props.name,
+                "memory_gb": round(props.total_memory / 2**30, 2),
+                "capability": f"{props.major}.{props.minor}",
+                **_nvml_facts(i),
+            }
+        )
+    return gpus
+
+
+def _nvml_facts(index: int) -> dict[str, Any]:
+    try:
+        import pynvml
+    except ImportError:
+        return {"nvml": "n/a (pip install nvidia-ml-py)"}
+    try:
+        pynvml.nvmlInit()
+        try:
+            h = pynvml.nvmlDeviceGetHandleByIndex(index)
+            driver = pynvml.nvmlSystemGetDriverVersion()
+            return {
+                "driver": driver.decode() if isinstance(driver, bytes) else driver,
+                "sm_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "max_sm_clock_mhz": pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "mem_clock_mhz": pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM),
+            }
+        finally:
+            with contextlib.suppress(Exception):
+                pynvml.nvmlShutdown()
+    except Exception as exc:  # pynvml raises NVMLError subclasses per unsupported query
+        return {"nvml": f"n/a ({exc})"}
+
+
+def library_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in LIBRARIES:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def git_commit() -> dict[str, Any] | None:
+    """The commit of the repository qbench runs from (None for an installed wheel)."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def env_vars() -> dict[str, str]:
+    return {k: v for k, v in sorted(os.environ.items()) if ENV_PATTERN.match(k)}
+
+
+def backends() -> dict[str, str | None]:
+    """Each requirement an exporter or runner may declare -> None when met, else the reason."""
+    from qbench import capabilities
+
+    return {name: capabilities.missing(name) for name in capabilities.CHECKS}
+
+
+def runnable_modes() -> dict[str, str | None]:
+    """Each registered conversion mode -> None when it can run here, else why it is skipped."""
+    from qbench import capabilities
+    from qbench.exporters.base import EXPORTERS, modes
+
+    modes()
+    return {e.name: capabilities.first_missing(tuple(e.meta["requires"])) for e in EXPORTERS}
+
+
+def capture() -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "python": sys.version.split()[0],
+        "cpu": cpu_info(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "quantized_engine": torch.backends.quantized.engine,
+        "cuda_runtime": torch.version.cuda,
+        "gpus": gpu_info(),
+        "libraries": library_versions(),
+        "qbench_git": git_commit(),
+        "env_vars": env_vars(),
+        "backends": backends(),
+    }

@@ -1,0 +1,151 @@
+"""Memory of the measuring process: RSS before/after load and its peak during inference.
+
+The peak comes from two sources, whichever is higher:
+
+- a watcher thread sampling ``psutil`` RSS every ``interval`` (about 1 ms; the thread needs
+  the GIL, which torch and onnxruntime kernels release), and
+- Linux's own high-water mark ``VmHWM`` in /proc/self/status, reset before the measured
+  section by writing 5 to /proc/self/clear_refs, which sees every peak however short.
+
+GPU: torch's peak allocated/reserved bytes since the reset, and NVML's per-process figure
+when ``pynvml`` (nvidia-ml-py) is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+MB = 2**20
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def reset_hwm() -> bool:
+    """Reset the kernel's peak-RSS counter of this process; False where that is not possible."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def hwm_bytes() -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class PeakWatcher:
+    """Context manager: the peak RSS seen while it was active."""
+
+    interval_s: float = 0.001
+    use_hwm: bool = True
+    peak: int = 0
+    samples: int = 0
+    elapsed_s: float = 0.0
+    hwm_used: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def __enter__(self) -> PeakWatcher:
+        self.hwm_used = self.use_hwm and reset_hwm()
+        self._proc = psutil.Process()
+        self.peak = self._proc.memory_info().rss
+        self._stop.clear()
+        self._start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="qbench-rss-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        proc, peak, n = self._proc, self.peak, 0
+        while not self._stop.is_set():
+            rss = proc.memory_info().rss
+            n += 1
+            if rss > peak:
+                peak = rss
+                self.peak = peak
+            time.sleep(self.interval_s)
+        self.samples = n
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.elapsed_s = time.perf_counter() - self._start
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        if self.hwm_used:
+            hwm = hwm_bytes()
+            if hwm is not None:
+                self.peak = max(self.peak, hwm)
+
+    @property
+    def watcher_peak_only(self) -> bool:
+        return not self.hwm_used
+
+    @property
+    def achieved_interval_ms(self) -> float | None:
+        return self.elapsed_s / self.samples * 1e3 if self.samples else None
+
+
+def reset_gpu_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def gpu_memory(device: str) -> tuple[dict[str, float | None], list[str]]:
+    """Peak GPU memory of this process in MiB, and notes for what could not be measured."""
+    out: dict[str, float | None] = {
+        "gpu_peak_allocated_mb": None,
+        "gpu_peak_reserved_mb": None,
+        "gpu_nvml_mb": None,
+    }
+    if not device.startswith("cuda"):
+        return out, ["GPU memory: n/a (CPU run)"]
+    import torch
+
+    if not torch.cuda.is_available():
+        return out, ["GPU memory: n/a (no CUDA device)"]
+    out["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / MB
+    out["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / MB
+    nvml, note = _nvml_process_mb(torch.cuda.current_device())
+    out["gpu_nvml_mb"] = nvml
+    return out, [note] if note else []
+
+
+def _nvml_process_mb(index: int) -> tuple[float | None, str | None]:
+    try:
+        import pynvml
+    except ImportError:
+        return None, "GPU NVML per-process memory: n/a (pip install nvidia-ml-py)"
+    try:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
+                    return proc.usedGpuMemory / MB, None
+        finally:
+            with contextlib.suppress(Exception):
+                pynvml.nvmlShutdown()
+    except Exception as exc:  # NVML raises its own error types for unsupported queries
+        return None, f"GPU NVML per-process memory: n/a ({exc})"
+    return None, "GPU NVML per-process memory: n/a (this process is not listed, e.g. inside a container)"

@@ -1,0 +1,119 @@
+"""Statistics of timing samples, and the merge of several repeats of one sweep.
+
+Conventions (recorded in the result's ``settings.statistics``):
+
+- ``std`` is the sample standard deviation (ddof=1); ``cv = std / mean``.
+- Percentiles use numpy's default linear interpolation; ``iqr = p75 - p25``.
+- A percentile p is *reliable* only when at least ``TAIL_SAMPLES`` samples lie beyond it,
+  i.e. ``n * (1 - p) >= 10``: p90 needs 100 samples, p95 200, p99 1,000. Below that the
+  percentile is little more than the maximum (with 100 samples p99 interpolates between the
+  two largest), so it is listed in ``unreliable_percentiles``.
+- ``throughput = batch x iterations / timed wall time`` (the whole loop, sync included), so
+  it is the rate a caller would see back to back, not 1/median.
+"""
+
+from __future__ import annotations
+
+import statistics as _st
+
+import numpy as np
+
+from qbench.harness.result import LatencyStats
+from qbench.harness.timing import TimingRun
+
+TAIL_SAMPLES = 10
+PERCENTILES = {"p90": 90.0, "p95": 95.0, "p99": 99.0}
+DEFAULT_CV_THRESHOLD = 0.10
+
+CONVENTIONS = {
+    "std": "sample standard deviation (ddof=1)",
+    "percentiles": "numpy linear interpolation",
+    "percentile_reliability": f"p is reliable when n*(1-p) >= {TAIL_SAMPLES} (p99 needs 1000 samples)",
+    "throughput": "batch x iterations / timed wall time of the loop (sync included)",
+    "per_image_ms": "median_ms / batch_size",
+    "noisy": "cv = std/mean above the threshold",
+}
+
+
+def unreliable_percentiles(n: int) -> list[str]:
+    return [name for name, p in PERCENTILES.items() if n * (1 - p / 100) < TAIL_SAMPLES]
+
+
+def latency_stats(
+    samples_ms: list[float],
+    batch_size: int,
+    total_s: float,
+    *,
+    cold_ms: float = float("nan"),
+    warmup_iters: int = 0,
+    cv_threshold: float = DEFAULT_CV_THRESHOLD,
+    sync: str = "none",
+) -> LatencyStats:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("no timing samples")
+    mean = float(a.mean())
+    std = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(a, [25, 50, 75, 90, 95, 99]))
+    cv = std / mean if mean > 0 else 0.0
+    return LatencyStats(
+        batch_size=batch_size,
+        n_samples=int(a.size),
+        warmup_iters=warmup_iters,
+        cold_ms=cold_ms,
+        mean_ms=mean,
+        median_ms=p50,
+        std_ms=std,
+        min_ms=float(a.min()),
+        max_ms=float(a.max()),
+        p90_ms=p90,
+        p95_ms=p95,
+        p99_ms=p99,
+        iqr_ms=p75 - p25,
+        cv=cv,
+        per_image_ms=p50 / batch_size,
+        throughput_ips=batch_size * a.size / total_s if total_s > 0 else float("nan"),
+        total_s=total_s,
+        noisy=cv > cv_threshold,
+        unreliable_percentiles=unreliable_percentiles(int(a.size)),
+        sync=sync,
+        samples_ms=[float(v) for v in a],
+    )
+
+
+def from_run(run: TimingRun, batch_size: int, cv_threshold: float = DEFAULT_CV_THRESHOLD) -> LatencyStats:
+    return latency_stats(
+        run.samples_ms,
+        batch_size,
+        run.total_s,
+        cold_ms=run.cold_ms,
+        warmup_iters=run.warmup_iters,
+        cv_threshold=cv_threshold,
+        sync=run.sync,
+    )
+
+
+def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THRESHOLD) -> LatencyStats:
+    """One batch size measured in R separate runs: pooled statistics, median of medians.
+
+    ``median_ms`` (and ``per_image_ms``) become the median of the R run medians, which
+    resists one run disturbed as a whole (another process waking up); the other statistics
+    pool all samples; ``repeats`` keeps each run's median so the spread stays visible.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    pooled = [s for r in runs for s in r.samples_ms]
+    merged = latency_stats(
+        pooled,
+        runs[0].batch_size,
+        sum(r.total_s for r in runs),
+        cold_ms=runs[0].cold_ms,
+        warmup_iters=runs[0].warmup_iters,
+        cv_threshold=cv_threshold,
+        sync=runs[0].sync,
+    )
+    medians = [r.median_ms for r in runs]
+    merged.median_ms = float(_st.median(medians))
+    merged.per_image_ms = merged.median_ms / merged.batch_size
+    merged.repeats = medians
+    return merged
