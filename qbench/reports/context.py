@@ -203,7 +203,7 @@ def _latency_rows(r: BenchResult, base: BenchResult | None, unavailable: str | N
     for s in sorted(r.latency, key=lambda s: s.batch_size):
         ref = base.latency_at(s.batch_size) if base is not None else None
         if r.mode == BASELINE_MODE:
-            speedup, speedup_text = 1.0, "1.00x (reference)"
+            speedup, speedup_text = 1.0, "1.00x"
         elif base is None:
             speedup, speedup_text = None, fmt.na("no FP32 result")
         elif ref is None:
@@ -472,8 +472,8 @@ def _variant(source: Source, r: BenchResult, multi: bool) -> dict[str, Any]:
     lat_reason = unavailable or "no latency measured"
 
     if is_base:
-        acc_delta, acc_delta_text = 0.0, "+0.00 pp (reference)"
-        size_ratio, size_ratio_text = 1.0, "1.00x (reference)"
+        acc_delta, acc_delta_text = 0.0, "+0.00 pp"
+        size_ratio, size_ratio_text = 1.0, "1.00x"
     else:
         no_base = "no FP32 result" if base is None else None
         acc_delta = top1 - base_top1 if top1 is not None and base_top1 is not None else None
@@ -482,7 +482,7 @@ def _variant(source: Source, r: BenchResult, multi: bool) -> dict[str, Any]:
         size_ratio_text = fmt.ratio(size_ratio, reason=unavailable or no_base or "size not recorded")
     agreement = acc.agreement if acc else None
     if is_base:
-        agree_reason = "this is the FP32 reference"
+        agree_reason = "FP32 reference"
     else:
         agree_reason = unavailable or ("no FP32 result" if base is None else "agreement not measured")
     class_names = [c.label for c in acc.per_class] if acc else []
@@ -580,9 +580,7 @@ def _variant(source: Source, r: BenchResult, multi: bool) -> dict[str, Any]:
                 b1["mean_ms"] if b1 else None, 2, lat_reason if not lat else "batch 1 not measured", " ms"
             ),
             "best_throughput": (
-                f"{best['throughput_ips']:,.1f} img/s (batch {best['batch_size']})"
-                if best
-                else fmt.na(lat_reason)
+                f"{best['throughput_ips']:,.1f} img/s @{best['batch_size']}" if best else fmt.na(lat_reason)
             ),
             "size_ratio": size_ratio_text,
             "acc_delta": acc_delta_text,
