@@ -174,7 +174,7 @@ def eager_quantized_ops(model: nn.Module) -> dict[str, int]:
     return counts
 
 
-def _check_quantized(ops: dict[str, int], what: str) -> None:
+def check_quantized(ops: dict[str, int], what: str) -> None:
     heavy = sum(n for k, n in ops.items() if "Conv" in k or "Linear" in k or "conv" in k or "linear" in k)
     if not heavy:
         raise RuntimeError(
@@ -261,8 +261,9 @@ def pt2e_save(converted: torch.fx.GraphModule, example: torch.Tensor, path: Path
     from qbench.workspace import atomic_path
 
     program = torch.export.export(converted, (example,), dynamic_shapes=_dynamic_batch())
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp)
+    # a file object: torch.export.save warns about the temp file's suffix when given a path
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.export.save(program, fh)
 
 
 # ---------------------------------------------------------------- shared by int8-ptq and qat
@@ -287,7 +288,7 @@ def save_converted(
     example = ctx.example_input(2)
     if engine == "x86":
         ops = eager_quantized_ops(converted)
-        _check_quantized(ops, "x86")
+        check_quantized(ops, "x86")
         _check_runs(converted, example, "x86")
         artifact = f"{stem}.pt"
         with atomic_path(out_dir / artifact) as tmp:
@@ -367,7 +368,7 @@ def _ptq(engine: str, ctx: ExportContext, batches, method: str, out_dir: Path) -
 # ---------------------------------------------------------------- loaders (runner side)
 
 
-def _corrupt(path: Path, mode: str, exc: BaseException) -> QBenchError:
+def corrupt_artifact(path: Path, mode: str, exc: BaseException) -> QBenchError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
     return QBenchError(
         f"artifact {path} cannot be loaded ({first}); it is corrupt or truncated: "
@@ -375,7 +376,7 @@ def _corrupt(path: Path, mode: str, exc: BaseException) -> QBenchError:
     )
 
 
-def _exists(path: Path, mode: str) -> None:
+def require_artifact(path: Path, mode: str) -> None:
     if not path.is_file():
         raise QBenchError(f"artifact {path} does not exist; rerun 'qbench quantize --mode {mode}'.")
 
@@ -386,12 +387,12 @@ def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
     from qbench.baselines.models import create_model
 
     mode = variant.get("mode", "int8-ptq")
-    _exists(path, mode)
+    require_artifact(path, mode)
     try:
         with quiet():
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise _corrupt(path, mode, exc) from None
+        raise corrupt_artifact(path, mode, exc) from None
     base = variant["baseline"]
     skeleton = create_model(base["model"], num_classes=base["num_classes"]).eval()
     with quiet():
@@ -402,7 +403,7 @@ def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError) as exc:
-        raise _corrupt(path, mode, exc) from None
+        raise corrupt_artifact(path, mode, exc) from None
     return model.eval()
 
 
@@ -412,12 +413,12 @@ def load_pt2e(path: Path, variant: dict[str, Any]) -> nn.Module:
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
     mode = variant.get("mode", "int8-ptq")
-    _exists(path, mode)
+    require_artifact(path, mode)
     try:
         with quiet(), _silence_export_log():
             graph = torch.export.load(path).module()
     except Exception as exc:
-        raise _corrupt(path, mode, exc) from None
+        raise corrupt_artifact(path, mode, exc) from None
     allow_exported_model_train_eval(graph)
     return graph
 
