@@ -148,21 +148,33 @@ def runnable_modes() -> dict[str, str | None]:
     return {e.name: capabilities.first_missing(tuple(e.meta["requires"])) for e in EXPORTERS}
 
 
-def capture() -> dict[str, Any]:
+def process_facts() -> dict[str, Any]:
+    """What differs between processes of one run: the thread settings of the measuring one."""
     import torch
 
     return {
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "python": sys.version.split()[0],
-        "cpu": cpu_info(),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "quantized_engine": torch.backends.quantized.engine,
-        "cuda_runtime": torch.version.cuda,
-        "gpus": gpu_info(),
-        "libraries": library_versions(),
-        "qbench_git": git_commit(),
         "env_vars": env_vars(),
-        "backends": backends(),
     }
+
+
+def capture(machine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole environment; pass ``machine`` (an earlier capture) to reuse its slow parts
+    (back-end probes, git, metadata) and refresh only this process's facts."""
+    import torch
+
+    if machine is None:
+        machine = {
+            "platform": platform.platform(),
+            "hostname": platform.node(),
+            "python": sys.version.split()[0],
+            "cpu": cpu_info(),
+            "cuda_runtime": torch.version.cuda,
+            "gpus": gpu_info(),
+            "libraries": library_versions(),
+            "qbench_git": git_commit(),
+            "backends": backends(),
+        }
+    return {**machine, **process_facts()}

@@ -89,9 +89,12 @@ def save_logits(ws: Workspace, mode: str, logits: np.ndarray) -> Path:
 
 
 def load_logits(ws: Workspace, mode: str, n_images: int) -> np.ndarray | None:
-    """Saved logits of ``mode`` when they cover the current test split, else None."""
+    """Saved logits of ``mode`` when they cover the current test split and are newer than
+    the baseline checkpoint (a retrained baseline makes them stale), else None."""
     path = logits_path(ws, mode)
     if not path.is_file():
+        return None
+    if ws.model_path.is_file() and path.stat().st_mtime < ws.model_path.stat().st_mtime:
         return None
     try:
         arr = np.load(path)

@@ -101,12 +101,14 @@ def bench_variant(
     *,
     facts: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
+    machine_env: dict[str, Any] | None = None,
     with_accuracy: bool | None = None,
     progress: ProgressFn | None = None,
 ) -> BenchResult:
     """Measure ``mode``; a variant that cannot run here comes back as skipped, never raised.
 
-    ``facts`` and ``meta`` (from :func:`baseline_info`) are computed here when not given.
+    ``facts`` and ``meta`` (from :func:`baseline_info`) are computed here when not given;
+    ``machine_env`` (``qbench.env.capture()`` from the parent) saves re-probing the machine.
     """
     variant = read_json(ws.variant_json(mode), "variant record")
     result = BenchResult(
@@ -132,7 +134,7 @@ def bench_variant(
     result.size_bytes = artifact_bytes(ws.variant_dir(mode) / variant["artifact"])
     from qbench import env
 
-    result.env = env.capture()
+    result.env = env.capture(machine_env)
     return result
 
 

@@ -1,0 +1,140 @@
+"""Run the bench of every variant, each in a fresh process, R times interleaved.
+
+A fresh process per variant keeps one variant's allocations (allocator caches, oneDNN
+primitive caches, ORT arenas) out of the next one's memory and latency numbers. With
+``--repeats R`` the whole sweep runs R times in the order v1, v2, ..., v1, v2, ... so a slow
+period of the machine hits every variant alike; the record keeps the median of the R run
+medians and each run's median (``LatencyStats.repeats``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qbench.harness import efficiency, stats
+from qbench.harness.options import BenchOptions
+from qbench.harness.result import BenchResult
+from qbench.harness.sweep import baseline_info, bench_variant, failed_result
+from qbench.harness.worker import PROGRESS_PREFIX
+from qbench.workspace import Workspace
+
+ERROR_TAIL_LINES = 15
+# called as on_batch(mode, batch_size) after each measured batch size
+BatchFn = Callable[[str, int], None]
+
+
+def run_isolated(
+    ws: Workspace,
+    mode: str,
+    options: BenchOptions,
+    *,
+    facts: dict[str, Any],
+    meta: dict[str, Any],
+    with_accuracy: bool,
+    machine_env: dict[str, Any] | None = None,
+    on_batch: BatchFn | None = None,
+) -> BenchResult:
+    """One variant in a fresh ``python -m qbench.harness.worker`` process."""
+    with tempfile.TemporaryDirectory(prefix=f"qbench-{mode}-") as tmp:
+        job_path, out = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job = {
+            "workspace": str(ws.root.resolve()),
+            "mode": mode,
+            "options": options.to_dict(),
+            "facts": facts,
+            "meta": meta,
+            "machine_env": machine_env,
+            "with_accuracy": with_accuracy,
+            "out": str(out),
+        }
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        stderr_path = Path(tmp) / "stderr.txt"
+        with open(stderr_path, "w", encoding="utf-8") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "qbench.harness.worker", str(job_path)],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            stdout_tail: list[str] = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(PROGRESS_PREFIX):
+                    parts = line.split()
+                    if on_batch and len(parts) == 3:
+                        on_batch(parts[1], int(parts[2]))
+                else:
+                    stdout_tail = [*stdout_tail[-ERROR_TAIL_LINES:], line.rstrip()]
+            code = proc.wait()
+        if out.is_file():
+            return BenchResult.from_json(out)
+        tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        tail = (tail or stdout_tail)[-ERROR_TAIL_LINES:]
+        why = f"the worker process exited with status {code} without a result"
+        return failed_result(mode, options, "\n".join([*tail, why]))
+
+
+def merge(results: list[BenchResult], options: BenchOptions) -> BenchResult:
+    """Fold R repeats of one variant into one record (accuracy and memory from the first)."""
+    first = results[0]
+    ok = [r for r in results if r.status == "ok"]
+    if first.status != "ok" or len(ok) < 2:
+        return first
+    first.latency = [
+        stats.merge_repeats([r.latency_at(s.batch_size) for r in ok], options.cv_threshold)
+        for s in first.latency
+    ]
+    first.efficiency = efficiency.annotate(first.latency, first.model.get("flops"), first.variant)
+    first.settings["repeats_done"] = len(ok)
+    return first
+
+
+def bench_modes(
+    ws: Workspace,
+    modes: list[str],
+    options: BenchOptions,
+    *,
+    on_batch: BatchFn | None = None,
+    on_variant: Callable[[str, int, BenchResult], None] | None = None,
+) -> list[BenchResult]:
+    """Bench ``modes`` R times interleaved; write results/<mode>.json; return the records."""
+    from qbench import env
+
+    facts, meta = baseline_info(ws)
+    machine = env.capture()
+    runs: dict[str, list[BenchResult]] = {m: [] for m in modes}
+    for repeat in range(options.repeats):
+        for mode in modes:
+            if runs[mode] and runs[mode][0].status != "ok":
+                continue  # skipped or failed once: the same on every repeat
+            with_accuracy = repeat == 0 and options.accuracy
+            result = _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch)
+            runs[mode].append(result)
+            if on_variant:
+                on_variant(mode, repeat, result)
+    merged = []
+    for mode in modes:
+        result = merge(runs[mode], options)
+        result.save_json(ws.result_path(mode))
+        merged.append(result)
+    return merged
+
+
+def _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch) -> BenchResult:
+    common = {"facts": facts, "meta": meta, "machine_env": machine, "with_accuracy": with_accuracy}
+    if options.isolate:
+        return run_isolated(ws, mode, options, on_batch=on_batch, **common)
+    try:
+        result = bench_variant(ws, mode, options, progress=on_batch, **common)
+    except Exception as exc:  # a crashing variant is recorded, the run goes on
+        result = failed_result(mode, options, exc)
+    result.settings["isolation"] = "none (--no-isolate): memory numbers include earlier variants"
+    return result

@@ -1,0 +1,58 @@
+"""Bench one variant in this (fresh) process; run by qbench.harness.isolation.
+
+    python -m qbench.harness.worker JOB.json
+
+JOB.json holds the workspace root, the mode, the BenchOptions, the baseline facts and the
+path to write the BenchResult to. Progress goes to stdout as ``QBENCH-PROGRESS <mode> <batch>``
+lines. Modules named in QBENCH_PLUGINS (comma-separated) are imported first, so runners and
+exporters from outside qbench can register themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+PROGRESS_PREFIX = "QBENCH-PROGRESS"
+
+
+def import_plugins() -> None:
+    for name in filter(None, (p.strip() for p in os.environ.get("QBENCH_PLUGINS", "").split(","))):
+        importlib.import_module(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qbench.harness.options import BenchOptions
+    from qbench.harness.sweep import bench_variant, failed_result
+    from qbench.workspace import Workspace
+
+    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
+    options = BenchOptions.from_dict(job["options"])
+
+    def progress(mode: str, batch_size: int) -> None:
+        print(f"{PROGRESS_PREFIX} {mode} {batch_size}", flush=True)
+
+    try:
+        import_plugins()
+        result = bench_variant(
+            Workspace(Path(job["workspace"])),
+            job["mode"],
+            options,
+            facts=job.get("facts"),
+            meta=job.get("meta"),
+            machine_env=job.get("machine_env"),
+            with_accuracy=job.get("with_accuracy"),
+            progress=progress,
+        )
+    except Exception as exc:  # any failure of the variant becomes its 'failed' record
+        result = failed_result(job["mode"], options, exc)
+    result.settings["isolation"] = "fresh process"
+    result.save_json(Path(job["out"]))
+    return 0 if result.status != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
