@@ -1,0 +1,167 @@
+"""Quantization-aware training: fake-quant fine-tuning of the FP32 baseline, then INT8.
+
+Preparation, conversion, checks and saving are int8-ptq's (same engines, same artifact
+formats and loaders); only the training loop lives here. Observers are frozen after
+OBSERVER_FREEZE of the steps and batch-norm statistics after BN_FREEZE, the usual recipe:
+the quantization ranges settle first, then the network adapts to fixed ranges.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from qbench.exporters.base import ExportContext, register_exporter
+from qbench.exporters.int8_ptq import (
+    common_fields,
+    eager_convert,
+    eager_prepare,
+    pt2e_convert,
+    pt2e_prepare,
+    quiet,
+    resolve_engine,
+    save_converted,
+)
+
+OBSERVER_FREEZE = 0.5
+BN_FREEZE = 0.75
+BATCH_SIZE = 32
+
+
+class _Phases:
+    """Switches between train and eval behaviour and freezes observers/BN for either engine."""
+
+    def __init__(self, engine: str, model):
+        self.engine, self.model = engine, model
+        self.bn_frozen = 0
+
+    def train(self) -> None:
+        if self.engine == "x86":
+            self.model.train()
+        else:
+            from torchao.quantization.pt2e import move_exported_model_to_train
+
+            move_exported_model_to_train(self.model)
+        if self.bn_frozen:
+            self.freeze_bn()
+
+    def eval(self) -> None:
+        if self.engine == "x86":
+            self.model.eval()
+        else:
+            from torchao.quantization.pt2e import move_exported_model_to_eval
+
+            move_exported_model_to_eval(self.model)
+
+    def freeze_observers(self) -> None:
+        if self.engine == "x86":
+            from torch.ao.quantization import disable_observer
+        else:
+            from torchao.quantization.pt2e import disable_observer
+        self.model.apply(disable_observer)
+
+    def freeze_bn(self) -> None:
+        if self.engine == "x86":
+            from torch.ao.nn.intrinsic.qat import freeze_bn_stats
+
+            self.model.apply(freeze_bn_stats)
+            self.bn_frozen = sum(1 for m in self.model.modules() if hasattr(m, "freeze_bn_stats"))
+            return
+        # the exported graph holds batch norm as an aten op whose 6th argument is `training`
+        count = 0
+        for node in self.model.graph.nodes:
+            if node.op == "call_function" and "batch_norm" in str(node.target) and len(node.args) > 5:
+                if node.args[5] is True:
+                    node.args = (*node.args[:5], False, *node.args[6:])
+                count += 1
+        if count:
+            self.model.recompile()
+        self.bn_frozen = count
+
+
+def _accuracy(model, batches) -> float:
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in batches:
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    return correct / max(total, 1)
+
+
+@register_exporter(
+    "qat",
+    description="quantization-aware training (fake-quant fine-tuning), then converted like int8-ptq",
+)
+def export_qat(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+    from qbench.data.registry import loader
+
+    opts = ctx.options
+    engine, why = resolve_engine(opts.engine)
+    torch.manual_seed(opts.seed)
+    data = ctx.data
+    val = list(loader(data.val, 64))
+    fp32_val = _accuracy(ctx.model, val)
+    with quiet():
+        if engine == "x86":
+            prepared = eager_prepare(ctx.model, qat=True)
+        else:
+            prepared = pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
+    phases = _Phases(engine, prepared)
+    optimizer = torch.optim.SGD(prepared.parameters(), lr=opts.qat_lr, momentum=0.9)
+    steps_per_epoch = len(loader(data.train, BATCH_SIZE))
+    if opts.qat_max_batches:
+        steps_per_epoch = min(steps_per_epoch, opts.qat_max_batches)
+    total = steps_per_epoch * opts.qat_epochs
+    observer_step, bn_step = int(total * OBSERVER_FREEZE), int(total * BN_FREEZE)
+    history, step = [], 0
+    for epoch in range(1, opts.qat_epochs + 1):
+        task = None
+        if ctx.progress:
+            task = ctx.progress.add_task(
+                f"qat epoch {epoch}/{opts.qat_epochs}", total=steps_per_epoch, status=""
+            )
+        phases.train()
+        loss_sum = correct = seen = 0
+        with quiet():
+            for i, (x, y) in enumerate(loader(data.train, BATCH_SIZE, shuffle=True, seed=opts.seed + epoch)):
+                if i >= steps_per_epoch:
+                    break
+                if step == observer_step:
+                    phases.freeze_observers()
+                if step == bn_step:
+                    phases.freeze_bn()
+                optimizer.zero_grad()
+                logits = prepared(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += float(loss) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                if task is not None:
+                    ctx.progress.update(task, advance=1, status=f"loss {float(loss):.3f}")
+            phases.eval()
+            val_acc = _accuracy(prepared, val)
+        history.append(
+            {"epoch": epoch, "loss": loss_sum / seen, "train_acc": correct / seen, "val_acc": val_acc}
+        )
+    converted = eager_convert(prepared) if engine == "x86" else pt2e_convert(prepared)
+    fields = save_converted(engine, converted, ctx, out_dir, "model-qat")
+    qat = {
+        "epochs": opts.qat_epochs,
+        "lr": opts.qat_lr,
+        "optimizer": "SGD, momentum 0.9",
+        "batch_size": BATCH_SIZE,
+        "batches_per_epoch": steps_per_epoch,
+        "observers_frozen_at_step": observer_step,
+        "bn_frozen_at_step": bn_step,
+        "bn_layers_frozen": phases.bn_frozen,
+        "fp32_val_acc": fp32_val,
+        "history": history,
+        "data": "train split (training augmentation); val_acc on the val split with fake-quant",
+    }
+    return {**fields, **common_fields(ctx, engine, why, None), "calibration": None, "qat": qat}
