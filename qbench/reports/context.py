@@ -57,10 +57,7 @@ def _workspace_root_of(path: Path) -> tuple[Path, list[Path] | None]:
         return path.parent, None
     if (path / "default" / "results").is_dir():  # a runs/ folder holding the default experiment
         return path / "default", None
-    raise QBenchError(
-        f"{path} is neither a workspace with a results/ folder nor a results JSON file; "
-        "run 'qbench bench' there first or pass a results/<mode>.json file."
-    )
+    return path, None  # a workspace without results: load_source says which step to run
 
 
 def _read_optional(path: Path, what: str) -> dict[str, Any] | None:

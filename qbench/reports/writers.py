@@ -24,7 +24,7 @@ from qbench.workspace import Workspace, write_text
 FORMATS = ("text", "html", "md", "latex", "csv", "json")
 ALIASES = {"txt": "text", "markdown": "md", "tex": "latex", "htm": "html"}
 # figures are only drawn for the formats that show them
-FIGURE_FORMATS = {"html", "latex", "md"}
+FIGURE_FORMATS = {"html", "latex"}
 
 
 def parse_formats(spec: str | Iterable[str]) -> list[str]:
