@@ -1,0 +1,266 @@
+"""ONNX variants run with ONNX Runtime: FP32, FP16 (FP32 I/O) and INT8 QDQ.
+
+Every artifact is accepted only after a real InferenceSession ran it and its outputs were
+compared with PyTorch's. onnx-fp16 and onnx-int8 start from the FP32 export of the onnx
+variant (exported here, in a temporary folder, when variants/onnx is missing or stale).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qbench.errors import QBenchError
+from qbench.exporters.base import ExportContext, register_exporter
+from qbench.workspace import atomic_path, read_json
+
+OPSET = 18
+INPUT, OUTPUT = "input", "logits"
+FP32_FILE = "model.onnx"
+# outputs must match PyTorch within these before an artifact is accepted; INT8 is checked by
+# top-1 agreement instead, since quantization error is expected to exceed any fixed tolerance
+TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (5e-2, 5e-2)}
+ORT_CALIB = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile", "histogram": "Percentile"}
+
+
+def _quiet_export():
+    import logging
+    import warnings
+
+    stack = contextlib.ExitStack()
+    # the dynamo exporter prints its progress to stdout, which carries qbench's own summary lines
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    for name in ("torch.onnx", "onnxscript", "torch.export"):
+        log = logging.getLogger(name)
+        stack.callback(log.setLevel, log.level)
+        log.setLevel(logging.ERROR)
+    return stack
+
+
+def export_fp32_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> dict[str, Any]:
+    """torch.onnx.export (dynamo) with a dynamic batch axis, weights inside the one file."""
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with _quiet_export(), atomic_path(path) as tmp:
+        program = torch.onnx.export(
+            copy.deepcopy(model).eval(),
+            (example,),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            optimize=True,
+        )
+        program.save(str(tmp), external_data=False)
+    return {"exporter": "torch.onnx.export (dynamo=True)", "opset": OPSET, "dynamic_axes": {INPUT: [0]}}
+
+
+def _fp32_is_current(ctx: ExportContext, path: Path) -> bool:
+    record = ctx.workspace.variant_json("onnx")
+    if not path.is_file() or not record.is_file():
+        return False
+    try:
+        ok = read_json(record).get("status") == "ok"
+    except QBenchError:
+        return False
+    return ok and path.stat().st_mtime >= ctx.workspace.model_path.stat().st_mtime
+
+
+@contextlib.contextmanager
+def fp32_onnx(ctx: ExportContext) -> Iterator[Path]:
+    """The FP32 ONNX model of the onnx variant, or a fresh in-process export of it."""
+    existing = ctx.workspace.variant_dir("onnx") / FP32_FILE
+    if _fp32_is_current(ctx, existing):
+        yield existing
+        return
+    with tempfile.TemporaryDirectory(prefix="qbench-onnx-") as tmp:
+        path = Path(tmp) / FP32_FILE
+        export_fp32_onnx(ctx.model, ctx.example_input(2), path)
+        yield path
+
+
+def verify(
+    ctx: ExportContext, path: Path, mode: str, tolerance: tuple[float, float] | None
+) -> dict[str, Any]:
+    """Run ``path`` in a real InferenceSession on a batch of 2 and compare with PyTorch."""
+    from qbench.runners.onnxruntime_runner import open_session
+
+    session = open_session(path, mode, device=ctx.options.device)
+    x = ctx.example_input(2)
+    with torch.inference_mode():
+        expected = ctx.model(x).float().numpy()
+    input_type = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    got = np.asarray(session.run(None, {session.get_inputs()[0].name: x.numpy().astype(input_type)})[0])
+    if got.shape != expected.shape or not np.isfinite(got).all():
+        raise RuntimeError(f"{mode}: ONNX Runtime returned shape {got.shape} or non-finite values")
+    diff = np.abs(got.astype(np.float32) - expected)
+    record = {
+        "provider": session.get_providers()[0],
+        "batch": 2,
+        "max_abs_diff": float(diff.max()),
+        "top1_agree": float((got.argmax(1) == expected.argmax(1)).mean()),
+    }
+    if tolerance is not None:
+        atol, rtol = tolerance
+        scale = max(1.0, float(np.abs(expected).max())) if mode != "onnx" else 1.0
+        record.update(atol=atol * scale, rtol=rtol)
+        if not np.allclose(got, expected, atol=atol * scale, rtol=rtol):
+            raise RuntimeError(
+                f"{mode}: ONNX Runtime disagrees with PyTorch (max |diff| {diff.max():.3g} > atol "
+                f"{atol * scale:.3g}); the export is wrong, not accepted"
+            )
+    return record
+
+
+def _common(mode: str, dtype: str, provider: str) -> dict[str, Any]:
+    return {"format": "onnx", "dtype": dtype, "engine": f"ONNX Runtime ({provider})", "opset": OPSET}
+
+
+@register_exporter(
+    "onnx", requires=("onnx", "onnxruntime"), runner="onnxruntime", description="ONNX FP32, ONNX Runtime"
+)
+def export_onnx(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+    facts = export_fp32_onnx(ctx.model, ctx.example_input(2), out_dir / FP32_FILE)
+    check = verify(ctx, out_dir / FP32_FILE, "onnx", TOLERANCES["fp32"])
+    return {
+        "artifact": FP32_FILE,
+        **_common("onnx", "float32", check["provider"]),
+        **facts,
+        "weights": "fp32",
+        "activations": "fp32",
+        "verification": check,
+    }
+
+
+@register_exporter(
+    "onnx-fp16",
+    requires=("onnx", "onnxruntime"),
+    runner="onnxruntime",
+    description="ONNX FP16 weights and activations, FP32 inputs/outputs kept",
+)
+def export_onnx_fp16(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+    import onnx
+
+    artifact = "model-fp16.onnx"
+    with fp32_onnx(ctx) as source:
+        model = onnx.load(str(source))
+    converted, converter = to_float16(model)
+    with atomic_path(out_dir / artifact) as tmp:
+        onnx.save_model(converted, str(tmp))
+    check = verify(ctx, out_dir / artifact, "onnx-fp16", TOLERANCES["fp16"])
+    return {
+        "artifact": artifact,
+        **_common("onnx-fp16", "float32", check["provider"]),
+        "converter": converter,
+        "weights": "fp16",
+        "activations": "fp16 (inputs and outputs fp32, cast at the graph edges)",
+        "verification": check,
+    }
+
+
+def to_float16(model):
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    return converted, "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"
+
+
+class _Batches:
+    """onnxruntime.quantization.CalibrationDataReader over the calibration batches."""
+
+    def __init__(self, batches: list[torch.Tensor]):
+        self._iter = iter([{INPUT: b.numpy().astype(np.float32)} for b in batches])
+
+    def get_next(self):
+        return next(self._iter, None)
+
+
+def quantize_qdq(
+    ctx: ExportContext, source: Path, dest: Path, symmetric_activations: bool = False
+) -> dict[str, Any]:
+    """quant_pre_process + quantize_static: QDQ, per-channel S8S8, the chosen calibration method."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    method = ctx.options.calib_method
+    if method not in ORT_CALIB:
+        raise QBenchError(f"unknown --calib-method {method!r}; pass one of: {', '.join(ORT_CALIB)}.")
+    batches, calib = ctx.calibration_batches()
+    reader = type("CalibrationReader", (_Batches, CalibrationDataReader), {})(batches)
+    with tempfile.TemporaryDirectory(prefix="qbench-qdq-") as tmp:
+        pre = Path(tmp) / "preprocessed.onnx"
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        with atomic_path(dest) as out:
+            quantize_static(
+                str(pre),
+                str(out),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=getattr(CalibrationMethod, ORT_CALIB[method]),
+                extra_options={"ActivationSymmetric": symmetric_activations},
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "method": method,
+        "ort_method": ORT_CALIB[method],
+        "note": "histogram maps to ORT's Percentile (99.999th)" if method == "histogram" else None,
+        **calib,
+    }
+
+
+def count_qdq(path: Path) -> dict[str, int]:
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    if not counts.get("QuantizeLinear") or not counts.get("DequantizeLinear"):
+        raise RuntimeError(f"{path}: quantize_static produced no QuantizeLinear/DequantizeLinear nodes")
+    return counts
+
+
+@register_exporter(
+    "onnx-int8",
+    requires=("onnx", "onnxruntime"),
+    runner="onnxruntime",
+    description="ONNX INT8 QDQ (per-channel S8S8, calibrated), ONNX Runtime",
+)
+def export_onnx_int8(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+    artifact = "model-int8.onnx"
+    with fp32_onnx(ctx) as source:
+        calibration = quantize_qdq(ctx, source, out_dir / artifact)
+    check = verify(ctx, out_dir / artifact, "onnx-int8", None)
+    return {
+        "artifact": artifact,
+        **_common("onnx-int8", "float32", check["provider"]),
+        "quantizer": "onnxruntime.quantization.quantize_static after quant_pre_process",
+        "quant_format": "QDQ",
+        "weights": "int8",
+        "activations": "int8",
+        "granularity": "per-channel weights (symmetric), per-tensor activations (asymmetric)",
+        "qdq_nodes": count_qdq(out_dir / artifact),
+        "calibration": calibration,
+        "verification": check,
+    }
