@@ -1,0 +1,56 @@
+"""Checkpoint import and the bad inputs of DESIGN section 6."""
+
+import pytest
+import torch
+
+from qbench.baselines.checkpoint import import_checkpoint, load_checkpoint, save_checkpoint
+from qbench.baselines.models import create_model
+from qbench.errors import QBenchError
+
+
+def test_roundtrip_keeps_weights_and_meta(tmp_path):
+    model = create_model("tiny-cnn", num_classes=4)
+    save_checkpoint(tmp_path / "m.pt", model, {"model": "tiny-cnn", "num_classes": 4, "input_size": 32})
+    loaded, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta["input_size"] == 32
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_import_accepts_bare_and_wrapped_state_dicts(tmp_path):
+    model = create_model("tiny-cnn", num_classes=4)
+    torch.save(model.state_dict(), tmp_path / "bare.pth")
+    torch.save(
+        {"model_state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "w.pth"
+    )
+    for name in ("bare.pth", "w.pth"):
+        imported = import_checkpoint(tmp_path / name, "tiny-cnn", 4)
+        assert torch.equal(imported.classifier[-1].weight, model.classifier[-1].weight)
+
+
+def test_wrong_class_count_names_the_right_one(tmp_path):
+    torch.save(create_model("tiny-cnn", num_classes=4).state_dict(), tmp_path / "m.pth")
+    with pytest.raises(QBenchError, match="has 4 output classes.*--num-classes 4"):
+        import_checkpoint(tmp_path / "m.pth", "tiny-cnn", 10)
+
+
+def test_wrong_architecture(tmp_path):
+    torch.save(create_model("tiny-cnn", num_classes=10).state_dict(), tmp_path / "m.pth")
+    with pytest.raises(QBenchError, match="does not match architecture 'alexnet'"):
+        import_checkpoint(tmp_path / "m.pth", "alexnet", 10)
+
+
+def test_missing_and_truncated_checkpoints(tmp_path):
+    with pytest.raises(QBenchError, match="does not exist"):
+        import_checkpoint(tmp_path / "absent.pth", "tiny-cnn", 10)
+    torch.save(create_model("tiny-cnn", num_classes=10).state_dict(), tmp_path / "m.pth")
+    data = (tmp_path / "m.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(QBenchError, match="corrupt, truncated"):
+        import_checkpoint(tmp_path / "cut.pth", "tiny-cnn", 10)
+
+
+def test_plain_state_dict_is_not_a_qbench_checkpoint(tmp_path):
+    torch.save(create_model("tiny-cnn", num_classes=10).state_dict(), tmp_path / "m.pth")
+    with pytest.raises(QBenchError, match="qbench baseline --import"):
+        load_checkpoint(tmp_path / "m.pth")

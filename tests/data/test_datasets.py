@@ -1,0 +1,54 @@
+import pytest
+from PIL import Image
+
+from qbench.data.registry import DataConfig, load_data
+from qbench.errors import QBenchError
+
+
+def test_digits_split_is_stratified_fixed_and_offline():
+    a = load_data(DataConfig(image_size=32, seed=7))
+    b = load_data(DataConfig(image_size=32, seed=7))
+    assert a.sizes() == {"train": 1257, "val": 270, "test": 270}
+    x, y = a.test[0]
+    assert x.shape == (3, 32, 32)
+    assert (x == b.test[0][0]).all() and y == b.test[0][1]
+    test_labels = [int(a.test.labels[i]) for i in range(len(a.test))]
+    assert set(test_labels) == set(range(10))  # stratified: every class is in the test split
+
+
+def test_unknown_dataset():
+    with pytest.raises(QBenchError, match="unknown dataset 'digit'.*digits"):
+        load_data(DataConfig(name="digit"))
+
+
+def _make_tree(root, classes=("cat", "dog"), per_class=4, splits=("train", "val")):
+    for split in splits:
+        for c in classes:
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (20, 20), (i * 40, 10, 200)).save(d / f"{i}.png")
+
+
+def test_imagefolder_reads_a_local_tree(tmp_path):
+    _make_tree(tmp_path)
+    data = load_data(DataConfig(name="imagefolder", root=tmp_path, image_size=24, augment="none"))
+    assert data.num_classes == 2 and data.class_names == ["cat", "dog"]
+    assert len(data.train) == 8 and len(data.val) + len(data.test) == 8
+    assert data.train[0][0].shape == (3, 24, 24)
+
+
+def test_empty_data_folder_is_a_user_error(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    with pytest.raises(QBenchError, match="no images found"):
+        load_data(DataConfig(name="imagefolder", root=tmp_path))
+
+
+def test_missing_folder_and_layout(tmp_path):
+    with pytest.raises(QBenchError, match="does not exist"):
+        load_data(DataConfig(name="imagefolder", root=tmp_path / "nope"))
+    with pytest.raises(QBenchError, match="needs a train/ folder"):
+        load_data(DataConfig(name="imagefolder", root=tmp_path))
+    with pytest.raises(QBenchError, match="--data-root"):
+        load_data(DataConfig(name="imagefolder"))
