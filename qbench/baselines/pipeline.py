@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from qbench.workspace import Workspace, write_json
 class BaselineRequest:
     model: str = "alexnet"
     num_classes: int | None = None  # None: the dataset's class count
-    data: DataConfig = DataConfig()
+    data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig | None = None  # None with import_path: import instead of training
     import_path: Path | None = None
     experiment: str = "default"

@@ -139,11 +139,11 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
                 loss.backward()
                 optimizer.step()
                 step += 1
-                loss_sum += float(loss) * len(y)
+                loss_sum += loss.item() * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
                 if task is not None:
-                    ctx.progress.update(task, advance=1, status=f"loss {float(loss):.3f}")
+                    ctx.progress.update(task, advance=1, status=f"loss {loss.item():.3f}")
             phases.eval()
             val_acc = _accuracy(prepared, val)
         history.append(

@@ -30,7 +30,7 @@ def test_import_accepts_bare_and_wrapped_state_dicts(tmp_path):
 
 def test_wrong_class_count_names_the_right_one(tmp_path):
     torch.save(create_model("tiny-cnn", num_classes=4).state_dict(), tmp_path / "m.pth")
-    with pytest.raises(QBenchError, match="has 4 output classes.*--num-classes 4"):
+    with pytest.raises(QBenchError, match=r"has 4 output classes.*--num-classes 4"):
         import_checkpoint(tmp_path / "m.pth", "tiny-cnn", 10)
 
 

@@ -17,7 +17,7 @@ def test_digits_split_is_stratified_fixed_and_offline():
 
 
 def test_unknown_dataset():
-    with pytest.raises(QBenchError, match="unknown dataset 'digit'.*digits"):
+    with pytest.raises(QBenchError, match=r"unknown dataset 'digit'.*digits"):
         load_data(DataConfig(name="digit"))
 
 
