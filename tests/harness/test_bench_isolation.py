@@ -1,0 +1,81 @@
+"""Fresh-process isolation: one variant's allocations do not reach the next one's numbers,
+and a variant that dies takes only its own record down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qbench.harness.isolation import bench_modes
+from qbench.harness.options import BenchOptions
+from qbench.harness.result import BenchResult
+from qbench.workspace import write_json
+
+HERE = Path(__file__).resolve().parent
+BALLAST_MB = 300
+
+
+def _variant(ws, mode: str, **extra) -> None:
+    vdir = ws.variant_dir(mode)
+    vdir.mkdir(parents=True, exist_ok=True)
+    (vdir / "weights.bin").write_bytes(b"\0" * 1000)
+    record = {"mode": mode, "runner": "ballast", "artifact": "weights.bin", "status": "ok", "requires": []}
+    write_json(ws.variant_json(mode), {**record, **extra})
+
+
+@pytest.fixture
+def ballast_workspace(tiny_workspace, monkeypatch):
+    monkeypatch.setenv("QBENCH_PLUGINS", "ballast_plugin")
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    import ballast_plugin  # noqa: F401  (registers the runner in this process too)
+
+    _variant(tiny_workspace, "heavy", ballast_mb=BALLAST_MB)
+    _variant(tiny_workspace, "light")
+    return tiny_workspace
+
+
+def _options(isolate: bool) -> BenchOptions:
+    return BenchOptions(batch_sizes=[1], warmup=1, iters=3, threads=1, accuracy=False, isolate=isolate)
+
+
+def test_fresh_process_keeps_allocations_apart(ballast_workspace):
+    ws = ballast_workspace
+    heavy, light = bench_modes(ws, ["heavy", "light"], _options(isolate=True))
+    assert heavy.status == light.status == "ok"
+    assert heavy.memory.rss_after_load_mb - heavy.memory.rss_before_load_mb > BALLAST_MB * 0.9
+    # the next variant starts from a clean process: the leaked ballast is not in its numbers
+    assert light.memory.rss_before_load_mb < heavy.memory.rss_after_load_mb - BALLAST_MB * 0.9
+    assert light.settings["isolation"] == "fresh process"
+    assert BenchResult.from_json(ws.result_path("light")).memory == light.memory
+
+    # the same run in one process shows the pollution isolation prevents
+    heavy_in, light_in = bench_modes(ws, ["heavy", "light"], _options(isolate=False))
+    assert light_in.memory.rss_before_load_mb > heavy_in.memory.rss_before_load_mb + BALLAST_MB * 0.9
+
+
+def test_crashing_variant_is_recorded_as_failed(ballast_workspace):
+    ws = ballast_workspace
+    _variant(ws, "dies", die=True)
+    dies, light = bench_modes(ws, ["dies", "light"], _options(isolate=True))
+    assert dies.status == "failed"
+    assert "simulated hard crash" in "\n".join(dies.notes)
+    assert "status 7" in dies.skip_reason
+    assert light.status == "ok"
+    assert BenchResult.from_json(ws.result_path("dies")).status == "failed"
+
+
+def test_skipped_variant_keeps_its_reason(ballast_workspace):
+    ws = ballast_workspace
+    _variant(ws, "needs-gpu", requires=["cuda"])
+    write_json(
+        ws.variant_json("gone"), {"mode": "gone", "status": "skipped", "skip_reason": "no CUDA device"}
+    )
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the requirement is met")
+    needs, gone = bench_modes(ws, ["needs-gpu", "gone"], _options(isolate=False))
+    assert (needs.status, needs.skip_reason) == ("skipped", "no CUDA device")
+    assert (gone.status, gone.skip_reason) == ("skipped", "no CUDA device")

@@ -1,0 +1,103 @@
+"""Statistics, repeats, efficiency and the BenchResult record, against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from qbench.harness import efficiency, stats
+from qbench.harness.result import AccuracyStats, Agreement, BenchResult, ClassMetrics, MemoryStats
+
+
+def test_latency_stats_match_hand_computed_values():
+    s = stats.latency_stats([1.0, 2.0, 3.0, 4.0, 10.0], batch_size=4, total_s=0.05, cold_ms=42.0)
+    assert s.n_samples == 5
+    assert s.mean_ms == pytest.approx(4.0)
+    assert s.median_ms == pytest.approx(3.0)
+    # sample std: squared deviations 9+4+1+0+36 = 50, / (5-1) = 12.5
+    assert s.std_ms == pytest.approx(math.sqrt(12.5))
+    assert (s.min_ms, s.max_ms) == (1.0, 10.0)
+    # linear interpolation at rank p/100 * (n-1): p90 -> 3.6 -> 4 + 0.6*6
+    assert s.p90_ms == pytest.approx(7.6)
+    assert s.p95_ms == pytest.approx(8.8)
+    assert s.p99_ms == pytest.approx(9.76)
+    assert s.iqr_ms == pytest.approx(4.0 - 2.0)
+    assert s.cv == pytest.approx(math.sqrt(12.5) / 4.0)
+    assert s.per_image_ms == pytest.approx(3.0 / 4)
+    assert s.throughput_ips == pytest.approx(4 * 5 / 0.05)
+    assert s.cold_ms == 42.0
+    assert s.noisy  # cv = 0.88
+    assert s.samples_ms == [1.0, 2.0, 3.0, 4.0, 10.0]
+
+
+def test_percentile_reliability_rule():
+    assert stats.unreliable_percentiles(100) == ["p95", "p99"]
+    assert stats.unreliable_percentiles(50) == ["p90", "p95", "p99"]
+    assert stats.unreliable_percentiles(200) == ["p99"]
+    assert stats.unreliable_percentiles(1000) == []
+    # the point of the rule: with 100 samples p99 sits between the two largest samples
+    s = stats.latency_stats([float(v) for v in range(1, 101)], 1, 1.0)
+    assert s.max_ms - s.p99_ms < 1.0
+
+
+def test_steady_samples_are_not_noisy():
+    s = stats.latency_stats([10.0, 10.1, 9.9, 10.05, 9.95] * 20, 1, 1.0, cv_threshold=0.1)
+    assert not s.noisy
+
+
+def test_repeats_keep_median_of_medians_and_spread():
+    runs = [
+        stats.latency_stats([1.0, 1.0, 1.0], 2, 0.01),
+        stats.latency_stats([3.0, 3.0, 3.0], 2, 0.01),
+        stats.latency_stats([2.0, 2.0, 2.0], 2, 0.01),
+    ]
+    merged = stats.merge_repeats(runs)
+    assert merged.repeats == [1.0, 3.0, 2.0]
+    assert merged.median_ms == 2.0
+    assert merged.per_image_ms == 1.0
+    assert merged.n_samples == 9
+    assert merged.throughput_ips == pytest.approx(2 * 9 / 0.03)
+
+
+def test_efficiency_counts_two_ops_per_mac_and_finds_the_knee():
+    lat = [
+        stats.latency_stats([1.0], 1, 0.001),  # 1,000 img/s
+        stats.latency_stats([4.0], 8, 0.004),  # 2,000 img/s
+        stats.latency_stats([7.0], 16, 0.007),  # ~2,286 img/s
+        stats.latency_stats([13.0], 32, 0.013),  # ~2,462 img/s: best
+    ]
+    record = efficiency.annotate(lat, 1_000_000, {"mode": "fp32", "dtype": "float32"})
+    assert record["unit"] == "GFLOP/s" and record["ops_per_image"] == 2_000_000
+    assert lat[0].gflops == pytest.approx(2e6 * 1000 / 1e9)
+    assert record["knee_batch_size"] == 16  # 2286 >= 0.9 * 2462, 2000 is not
+    assert efficiency.annotate(lat, 1, {"mode": "int8-ptq"})["unit"] == "GOP/s"
+
+
+def test_bench_result_round_trips(tmp_path):
+    result = BenchResult(
+        mode="fp32",
+        status="ok",
+        runner="torch",
+        latency=[stats.latency_stats([1.0, 2.0, 3.0], 1, 0.01, cold_ms=5.0)],
+        memory=MemoryStats(rss_before_load_mb=10.0, rss_peak_mb=20.0),
+        accuracy=AccuracyStats(
+            n_images=2,
+            top1=50.0,
+            top5=100.0,
+            loss=0.7,
+            per_class=[ClassMetrics("0", 1.0, 0.5, 0.66, 2)],
+            confusion=[[1, 1], [0, 0]],
+            agreement=Agreement(100.0, 0.0, 0.0, 1.0),
+        ),
+        efficiency={"unit": "GFLOP/s", "knee_batch_size": 1},
+        size_bytes=2**20,
+        notes=["n"],
+    )
+    data = result.to_dict()
+    assert data["size_mb"] == 1.0
+    assert BenchResult.from_dict(data) == result
+    assert BenchResult.from_json(result.save_json(tmp_path / "r.json")) == result
+    # an older record without the efficiency field still reads
+    del data["efficiency"]
+    assert BenchResult.from_dict(data).efficiency == {}
