@@ -312,7 +312,9 @@ def save_converted(
         "quantized_engine": "inductor (oneDNN int8 kernels)",
         "quantized_ops": ops,
         "compile": True,
-        "compile_options": {"options": {"freezing": True}},
+        # applied globally by the loader: torch.compile(options={"freezing": True}) was not honoured
+        # reliably here (the int8 weight prepack then ran on fake tensors and compilation failed)
+        "inductor_config": {"freezing": True},
     }
 
 
@@ -420,6 +422,10 @@ def load_pt2e(path: Path, variant: dict[str, Any]) -> nn.Module:
     except Exception as exc:
         raise corrupt_artifact(path, mode, exc) from None
     allow_exported_model_train_eval(graph)
+    import torch._inductor.config as inductor_config
+
+    for key, value in variant.get("inductor_config", {}).items():
+        setattr(inductor_config, key, value)
     return graph
 
 

@@ -1,0 +1,53 @@
+"""One tiny workspace converted into every CPU variant once per module (conversions are the slow part)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+FAST_MODES = [
+    "fp32",
+    "int8-ptq",
+    "int8-dynamic",
+    "qat",
+    "onnx",
+    "onnx-fp16",
+    "onnx-int8",
+    "tensorrt-fp16",
+    "tensorrt-int8",
+]
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_baseline_root, tmp_path_factory):
+    """(workspace, {mode: variant record}) with every mode converted with small, fast options."""
+    from qbench.cli.quantize import quantize_modes
+    from qbench.exporters.base import QuantizeOptions
+    from qbench.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("converted") / "default"
+    shutil.copytree(tiny_baseline_root, root)
+    ws = Workspace(root)
+    options = QuantizeOptions(
+        calib_batches=4, calib_batch_size=32, qat_epochs=2, qat_max_batches=6, qat_lr=1e-3
+    )
+    records = quantize_modes(ws, FAST_MODES, options)
+    return ws, {r["mode"]: r for r in records}
+
+
+@pytest.fixture(scope="module")
+def test_split(tiny_baseline_root):
+    """The digits test split as a few fixed batches, and the FP32 baseline's predictions on it."""
+    import torch
+
+    from qbench.baselines.checkpoint import load_checkpoint
+    from qbench.data.registry import data_config_from_meta, load_data, loader
+    from qbench.workspace import Workspace
+
+    model, meta = load_checkpoint(Workspace(tiny_baseline_root).model_path)
+    data = load_data(data_config_from_meta(meta))
+    batches = [x for x, _ in loader(data.test, 64)]
+    with torch.inference_mode():
+        reference = torch.cat([model(x) for x in batches])
+    return batches, reference
