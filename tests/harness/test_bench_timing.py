@@ -6,7 +6,6 @@ import random
 import statistics
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -83,13 +82,20 @@ def test_median_agrees_with_torch_benchmark_timer(one_thread):
     # other processes compete for the 2 cores, a block soaks up every preemption inside it
     # while the per-call median skips preempted calls, so the fair comparison re-blocks our
     # samples the same way; the per-call median itself must never be slower (no overhead).
-    blocked, single = [], []
-    for _ in range(5):  # paired short rounds, median ratio: a burst of load skews one pair only
-        m = Timer("call()", globals={"call": call}).blocked_autorange(min_run_time=0.1)
-        samples = np.asarray(time_call(call, warmup=3, iters=60).samples_ms)
-        k = m.number_per_run
-        blocks = samples[: len(samples) // k * k].reshape(-1, k).mean(axis=1)
-        blocked.append(float(np.median(blocks)) / (m.median * 1e3))
-        single.append(float(np.median(samples)) / (m.median * 1e3))
-    assert statistics.median(blocked) == pytest.approx(1.0, rel=0.10), blocked
-    assert statistics.median(single) < 1.10, single
+    # On a quiet machine the two medians agree within a few percent (see the bench report).
+    # Each of Timer's blocks is followed by one block of ours (its callback), so bursts of
+    # load from elsewhere fall on both alike.
+    ours: list[float] = []
+    block_means: list[float] = []
+
+    def after_block(number: int, _seconds: float) -> None:
+        samples = time_call(call, warmup=0, iters=number).samples_ms
+        ours.extend(samples)
+        block_means.append(statistics.fmean(samples))
+
+    time_call(call, warmup=5, iters=1)
+    m = Timer("call()", globals={"call": call}).blocked_autorange(callback=after_block, min_run_time=1.0)
+    # means over all blocks: under load Timer may pick blocks of 100 calls, and a median of
+    # three blocks is at the mercy of one burst
+    assert statistics.fmean(block_means) == pytest.approx(m.mean * 1e3, rel=0.10), (block_means, m.times)
+    assert statistics.median(ours) < m.median * 1e3 * 1.10
