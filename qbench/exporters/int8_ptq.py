@@ -257,9 +257,22 @@ def _check_pt2e(ops: dict[str, int]) -> None:
         )
 
 
+def drop_unused_state(graph: torch.fx.GraphModule) -> None:
+    """convert_pt2e leaves the FP32 weights registered beside their folded int8 copies; re-exporting
+    would save both (the artifact came out larger than the FP32 model), so drop what no node reads."""
+    used = {node.target for node in graph.graph.nodes if node.op == "get_attr"}
+    for name, _ in [*graph.named_parameters(), *graph.named_buffers()]:
+        if name in used:
+            continue
+        owner_name, _, attr = name.rpartition(".")
+        owner = graph.get_submodule(owner_name) if owner_name else graph
+        delattr(owner, attr)
+
+
 def pt2e_save(converted: torch.fx.GraphModule, example: torch.Tensor, path: Path) -> None:
     from qbench.workspace import atomic_path
 
+    drop_unused_state(converted)
     program = torch.export.export(converted, (example,), dynamic_shapes=_dynamic_batch())
     # a file object: torch.export.save warns about the temp file's suffix when given a path
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
