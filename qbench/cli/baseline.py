@@ -116,30 +116,30 @@ def request_from_args(args: argparse.Namespace):
         download=args.download,
     )
     train = None
-    if args.import_path is None:
-        lr_b = args.lr_backbone if args.lr_backbone is not None else args.lr
-        lr_h = args.lr_head if args.lr_head is not None else args.lr
+    if getattr(args, "import_path", None) is None:
+        lr_b = _first(getattr(args, "lr_backbone", None), getattr(args, "lr", None))
+        lr_h = _first(getattr(args, "lr_head", None), getattr(args, "lr", None))
         defaults = {"epochs": 10, "lr_backbone": 5e-4} if args.dataset == "digits" else {"epochs": 10}
         train = TrainConfig.from_preset(
-            args.preset,
+            getattr(args, "preset", "reference"),
             **{
                 **defaults,
                 **{
                     k: v
                     for k, v in {
-                        "epochs": args.epochs,
-                        "batch_size": args.batch_size,
+                        "epochs": getattr(args, "epochs", None),
+                        "batch_size": getattr(args, "batch_size", None),
                         "lr_backbone": lr_b,
                         "lr_head": lr_h,
-                        "momentum": args.momentum,
-                        "weight_decay": args.weight_decay,
-                        "label_smoothing": args.label_smoothing,
-                        "early_stopping_patience": args.early_stopping_patience,
-                        "max_batches": args.max_batches,
-                        "workers": args.workers,
-                        "device": args.device,
+                        "momentum": getattr(args, "momentum", None),
+                        "weight_decay": getattr(args, "weight_decay", None),
+                        "label_smoothing": getattr(args, "label_smoothing", None),
+                        "early_stopping_patience": getattr(args, "early_stopping_patience", None),
+                        "max_batches": getattr(args, "max_batches", None),
+                        "workers": getattr(args, "workers", None),
+                        "device": getattr(args, "device", None),
                         "seed": args.seed,
-                        "deterministic": args.deterministic,
+                        "deterministic": getattr(args, "deterministic", None),
                     }.items()
                     if v is not None
                 },
@@ -147,12 +147,16 @@ def request_from_args(args: argparse.Namespace):
         )
     return BaselineRequest(
         model=args.model,
-        num_classes=args.num_classes,
+        num_classes=getattr(args, "num_classes", None),
         data=data,
         train=train,
-        import_path=args.import_path,
+        import_path=getattr(args, "import_path", None),
         experiment=args.exp,
     )
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,7 +189,7 @@ def evaluate_baseline(ws) -> int:
 
     from qbench.baselines.checkpoint import load_checkpoint
     from qbench.data.registry import data_config_from_meta, load_data, loader
-    from qbench.harness.accuracy import classification_metrics
+    from qbench.harness.accuracy import accuracy_stats
 
     ws.require_baseline()
     model, meta = load_checkpoint(ws.model_path)
@@ -195,7 +199,7 @@ def evaluate_baseline(ws) -> int:
         for x, y in loader(data.test, 256):
             logits.append(model(x))
             labels.append(y)
-    acc = classification_metrics(torch.cat(logits), torch.cat(labels), meta["class_names"])
+    acc = accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), meta["class_names"])
     print(
         f"test images: {acc.n_images}  top-1: {acc.top1:.2f}%  top-5: {acc.top5:.2f}%  loss: {acc.loss:.4f}"
     )
