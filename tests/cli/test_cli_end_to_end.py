@@ -1,0 +1,97 @@
+"""The real console entry point in subprocesses: a tiny pipeline, and the bad inputs of DESIGN 6."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from qbench.baselines.models import create_model
+
+TINY = ["--model", "tiny-cnn", "--image-size", "32"]
+
+
+def _one_sentence_error(proc) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr  # no traceback, one sentence
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_baseline_bench_compare_pipeline(qbench_cli, tmp_path):
+    p = qbench_cli("baseline", "--train", *TINY, "--epochs", "2", "--max-batches", "6")
+    assert p.returncode == 0, p.stderr
+    train = json.loads((tmp_path / "runs/default/baseline/train.json").read_text())
+    assert train["schema_version"] == 1 and len(train["history"]) == 2
+    assert train["summary"]["total_params"] == sum(
+        x.numel() for x in create_model("tiny-cnn", 10).parameters()
+    )
+
+    p = qbench_cli("bench", "--iters", "5", "--warmup", "1", "--batch-sizes", "1,4")
+    assert p.returncode == 0, p.stderr
+    from qbench.harness.result import BenchResult
+
+    result = BenchResult.from_json(tmp_path / "runs/default/results/fp32.json")
+    assert result.status == "ok" and [s.batch_size for s in result.latency] == [1, 4]
+    assert all(s.n_samples == 5 and s.median_ms > 0 for s in result.latency)
+    assert result.accuracy.n_images == 270
+
+    p = qbench_cli("compare", "--report", "text")
+    assert p.returncode == 0, p.stderr
+    report = (tmp_path / "runs/default/reports/fp32.txt").read_text()
+    assert "7. BASELINE REFERENCE FOR FUTURE COMPARISONS" in report
+    assert f"Final Test Accuracy: {result.accuracy.top1:.4f}%" in report
+
+    p = qbench_cli("baseline", "--evaluate")
+    assert p.returncode == 0 and "top-1" in p.stdout
+
+
+def test_help_lists_every_subcommand(qbench_cli):
+    p = qbench_cli("--help")
+    assert p.returncode == 0
+    for name in ("baseline", "quantize", "bench", "compare", "run", "info"):
+        assert name in p.stdout
+        sub = qbench_cli(name, "--help")
+        assert sub.returncode == 0 and "usage: qbench" in sub.stdout
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["baseline", "--model", "alexnet2"], "unknown model 'alexnet2'"),
+        (["baseline", "--dataset", "imagenett"], "unknown dataset 'imagenett'"),
+        (["baseline", "--import", "missing.pt", *TINY], "does not exist"),
+        (["bench"], "qbench baseline --train"),
+        (["run", "--modes", "int4"], "unknown mode 'int4'"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(qbench_cli, args, fragment):
+    assert fragment in _one_sentence_error(qbench_cli(*args))
+
+
+def test_empty_data_folder(qbench_cli, tmp_path):
+    for split in ("train", "val"):
+        (tmp_path / "data" / split / "cat").mkdir(parents=True)
+    line = _one_sentence_error(qbench_cli("baseline", "--dataset", "imagefolder", "--data-root", "data"))
+    assert "no images found" in line
+
+
+def test_checkpoint_with_wrong_class_count(qbench_cli, tmp_path):
+    torch.save(create_model("tiny-cnn", num_classes=3).state_dict(), tmp_path / "three.pt")
+    line = _one_sentence_error(qbench_cli("baseline", "--import", "three.pt", *TINY))
+    assert "has 3 output classes" in line
+    assert not (tmp_path / "runs/default/baseline/model.pt").exists()  # nothing half-written
+
+
+def test_import_keeps_the_users_weights(qbench_cli, tmp_path):
+    model = create_model("tiny-cnn", num_classes=10)
+    torch.save(model.state_dict(), tmp_path / "mine.pt")
+    p = qbench_cli("baseline", "--import", "mine.pt", *TINY)
+    assert p.returncode == 0, p.stderr
+    saved = torch.load(tmp_path / "runs/default/baseline/model.pt", weights_only=True)
+    assert torch.equal(saved["state_dict"]["classifier.0.weight"], model.state_dict()["classifier.0.weight"])
+    train = json.loads((tmp_path / "runs/default/baseline/train.json").read_text())
+    assert train["config"]["source"] == "import" and train["history"] == []
