@@ -424,7 +424,11 @@ def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
 
 @register_torch_loader("pt2e")
 def load_pt2e(path: Path, variant: dict[str, Any]) -> nn.Module:
-    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  (registers quantized_decomposed ops)
+    import torchao.quantization.pt2e.quantize_pt2e
+
+    # importing the quantizer registers torchao's Inductor int8 fusion and weight-prepack passes;
+    # without them Inductor dequantizes every weight on every call (AlexNet ran 30x slower)
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
     mode = variant.get("mode", "int8-ptq")
