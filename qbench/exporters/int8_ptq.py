@@ -2,8 +2,8 @@
 
 - ``x86``: torch.ao.quantization eager mode (QuantStub/DeQuantStub, conv+relu and
   linear+relu fused, the x86 quantized engine). Deprecated upstream, so it is
-  feature-detected (capability ``ao-eager``); it is the default because it measured fastest
-  here without a compile step (see DEFAULT_ENGINE).
+  feature-detected (capability ``ao-eager``); it is the default: as fast as PT2E at batch 1
+  here and no compile step (see DEFAULT_ENGINE).
 - ``pt2e``: torchao's PT2E flow (torch.export -> X86InductorQuantizer -> convert_pt2e),
   saved as an ExportedProgram and run through ``torch.compile`` with Inductor freezing,
   which is where the int8 kernels get fused. The future-proof path.
@@ -30,9 +30,10 @@ from qbench.exporters.base import ExportContext, register_exporter
 from qbench.runners.torch_runner import register_torch_loader
 
 ENGINES = ("x86", "pt2e")
-# Measured on the dev machine (Xeon Sapphire Rapids, 2 cores; AlexNet 224, 10 classes): eager x86
-# is as fast as or faster than PT2E + Inductor at batch 1 and needs no 1-2 minute compile per
-# batch shape in every measuring process, so `auto` picks it when ao-eager is available.
+# Measured on the dev machine (Xeon Sapphire Rapids, AMX/VNNI, 2 shared cores; AlexNet 224, 10
+# classes; best of 50/30 runs): batch 1 x86 13.1 ms vs pt2e 14.2 ms (a tie), batch 64 x86 225 ms vs
+# pt2e 109 ms. `auto` takes x86 because at batch 1 it ties and it needs no compile: pt2e's first call
+# per batch shape costs ~11 s of Inductor compilation in every measuring process.
 DEFAULT_ENGINE = "x86"
 CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
 PT2E_MAX_BATCH = 1024
@@ -72,7 +73,10 @@ def resolve_engine(requested: str) -> tuple[str, str]:
             raise QBenchError(f"--engine {requested} is unavailable here ({reason}); pass --engine auto.")
         return requested, "requested with --engine"
     if DEFAULT_ENGINE == "x86" and not capabilities.missing("ao-eager"):
-        return "x86", "auto: eager x86 measured fastest here at batch 1 and needs no compile step"
+        return (
+            "x86",
+            "auto: eager x86 ties PT2E at batch 1 here and needs no compile step (see DEFAULT_ENGINE)",
+        )
     if not capabilities.missing("torchao"):
         return "pt2e", "auto: torch.ao eager mode is unavailable in this torch, using torchao PT2E"
     raise QBenchError("no INT8 engine is available; pip install torchao or use a torch with torch.ao.")
