@@ -37,9 +37,12 @@ def parse_name_list(text: str) -> list[str]:
 
 
 def console():
+    """Rich console on stderr; wide enough for the tables when it writes to a log, not a terminal."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def progress(transient: bool = False):

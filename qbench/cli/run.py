@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="alexnet", help="architecture (default: alexnet)")
     add_data_args(p)
     p.add_argument("--epochs", type=int, help="training epochs (default: 10)")
-    p.add_argument("--batch-size", type=int, help="training batch size (default: 64)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default: 32 on digits, else 64)")
     p.add_argument("--max-batches", type=int, help="cap training batches per epoch (smoke runs)")
     p.add_argument(
         "--modes",

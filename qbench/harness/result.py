@@ -48,7 +48,7 @@ class LatencyStats:
 class MemoryStats:
     rss_before_load_mb: float | None = None
     rss_after_load_mb: float | None = None
-    rss_peak_mb: float | None = None  # peak RSS during inference, from a sampling watcher
+    rss_peak_mb: float | None = None  # peak RSS during inference (kernel VmHWM, or a sampling watcher)
     runtime_mb: float | None = None  # rss_peak - rss_before_load: the 'CPU Runtime Memory'
     gpu_peak_allocated_mb: float | None = None
     gpu_peak_reserved_mb: float | None = None

@@ -165,7 +165,8 @@ def _measure(ws, result: BenchResult, variant, meta, options: BenchOptions, with
     try:
         memory.reset_gpu_peak(options.device)
         cuda = options.device.startswith("cuda")
-        with memory.PeakWatcher(interval_s=options.watcher_interval_ms / 1e3) as watcher:
+        watch = memory.PeakWatcher(interval_s=options.watcher_interval_ms / 1e3, sample_when_hwm=False)
+        with watch as watcher:
             for bs in options.batch_sizes:
                 native = runner.prepare(tiled_batch(images, bs))
                 run = time_call(
@@ -187,11 +188,11 @@ def _measure(ws, result: BenchResult, variant, meta, options: BenchOptions, with
                     progress(result.mode, bs)
         mem.rss_peak_mb = watcher.peak / memory.MB
         mem.runtime_mb = mem.rss_peak_mb - mem.rss_before_load_mb
-        if watcher.achieved_interval_ms:
-            mem.watcher_interval_ms = watcher.achieved_interval_ms
+        mem.watcher_interval_ms = watcher.achieved_interval_ms  # None: no sampling thread ran
         result.notes.append(
-            "peak RSS: sampling watcher"
-            + (" + kernel VmHWM (reset before the sweep)" if watcher.hwm_used else "")
+            "peak RSS: kernel VmHWM, reset before the sweep (no sampling thread competes with the timed loop)"
+            if watcher.hwm_used
+            else "peak RSS: sampling watcher thread"
         )
         gpu, notes = memory.gpu_memory(options.device)
         for key, value in gpu.items():
