@@ -16,10 +16,10 @@ from torch import nn
 from qbench.exporters.base import ExportContext, register_exporter
 from qbench.exporters.int8_ptq import (
     check_quantized,
-    corrupt_artifact,
     eager_quantized_ops,
+    load_state_into,
     quiet,
-    require_artifact,
+    read_state_artifact,
 )
 from qbench.runners.torch_runner import register_torch_loader
 
@@ -67,16 +67,7 @@ def load_ao_dynamic(path: Path, variant: dict[str, Any]) -> nn.Module:
     from qbench.baselines.models import create_model
 
     mode = variant.get("mode", "int8-dynamic")
-    require_artifact(path, mode)
-    try:
-        with quiet():
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise corrupt_artifact(path, mode, exc) from None
+    state = read_state_artifact(path, mode)
     base = variant["baseline"]
     model = quantize_linear_dynamic(create_model(base["model"], num_classes=base["num_classes"]))
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, KeyError) as exc:
-        raise corrupt_artifact(path, mode, exc) from None
-    return model.eval()
+    return load_state_into(model, state, path, mode)

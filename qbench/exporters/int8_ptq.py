@@ -400,18 +400,31 @@ def require_artifact(path: Path, mode: str) -> None:
         raise QBenchError(f"artifact {path} does not exist; rerun 'qbench quantize --mode {mode}'.")
 
 
+def read_state_artifact(path: Path, mode: str) -> dict[str, torch.Tensor]:
+    """The saved quantized state dict; a missing or unreadable file is a user error naming the fix."""
+    require_artifact(path, mode)
+    try:
+        with quiet():
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise corrupt_artifact(path, mode, exc) from None
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, mode: str) -> nn.Module:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError) as exc:
+        raise corrupt_artifact(path, mode, exc) from None
+    return model.eval()
+
+
 @register_torch_loader("ao-eager-int8")
 def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
     """Rebuild the architecture, convert it uncalibrated, then load the saved int8 state."""
     from qbench.baselines.models import create_model
 
     mode = variant.get("mode", "int8-ptq")
-    require_artifact(path, mode)
-    try:
-        with quiet():
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise corrupt_artifact(path, mode, exc) from None
+    state = read_state_artifact(path, mode)
     base = variant["baseline"]
     skeleton = create_model(base["model"], num_classes=base["num_classes"]).eval()
     with quiet():
@@ -419,11 +432,7 @@ def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
         prepared(torch.zeros(1, 3, base["input_size"], base["input_size"]))
         model = eager_convert(prepared)
     torch.backends.quantized.engine = variant.get("quantized_engine", "x86")
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, KeyError) as exc:
-        raise corrupt_artifact(path, mode, exc) from None
-    return model.eval()
+    return load_state_into(model, state, path, mode)
 
 
 @register_torch_loader("pt2e")
