@@ -46,9 +46,14 @@ def console():
 
 
 def progress(transient: bool = False):
-    """A rich progress display on stderr (plain lines when stderr is not a terminal)."""
+    """A rich progress display on stderr; in a log (not a terminal) a line per finished task
+    and at most one progress line every 10 s, so CI logs show that long work is moving."""
+    import sys
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not sys.stderr.isatty():
+        return _log_progress_class()(console=console())
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -58,3 +63,42 @@ def progress(transient: bool = False):
         console=console(),
         transient=transient,
     )
+
+
+def _log_progress_class():
+    import time
+
+    from rich.progress import Progress
+
+    class LogProgress(Progress):
+        interval_s = 10.0
+
+        def __init__(self, console) -> None:
+            super().__init__(console=console, disable=True)
+            self._last_line = time.monotonic()
+
+        def _report(self, task_id) -> None:
+            task = self._tasks[task_id]
+            now = time.monotonic()
+            # coarse tasks (epochs, variants) get a line per step, fine ones (batches) are rate-limited
+            coarse = (
+                task.total is not None and task.total <= 20 and task.completed != task.fields.get("_shown")
+            )
+            if coarse or task.finished or now - self._last_line >= self.interval_s:
+                task.fields["_shown"] = task.completed
+                self._last_line = now
+                total = f"/{task.total:.0f}" if task.total is not None else ""
+                status = task.fields.get("status", "")
+                self.console.print(
+                    f"{task.description.strip()}: {task.completed:.0f}{total} {status}".rstrip()
+                )
+
+        def update(self, task_id, **kwargs) -> None:
+            super().update(task_id, **kwargs)
+            self._report(task_id)
+
+        def advance(self, task_id, advance: float = 1) -> None:
+            super().advance(task_id, advance)
+            self._report(task_id)
+
+    return LogProgress
