@@ -12,7 +12,7 @@ import torch
 from qbench.baselines.checkpoint import import_checkpoint, save_checkpoint
 from qbench.baselines.models import MODELS, create_model
 from qbench.baselines.summary import summarize
-from qbench.baselines.trainer import TrainConfig, evaluate, train
+from qbench.baselines.trainer import TrainConfig, evaluate, seed_everything, train
 from qbench.data.registry import DataConfig, data_config_to_meta, load_data, loader
 from qbench.data.transforms import PRESETS as AUGMENT_PRESETS
 from qbench.errors import QBenchError
@@ -59,6 +59,7 @@ def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> dic
         source = {"source": "import", "checkpoint": str(request.import_path)}
     else:
         config = request.train or TrainConfig()
+        seed_everything(config.seed, config.deterministic)  # before the weights are initialized
         model = create_model(request.model, num_classes=num_classes)
         outcome = train(model, data, config, progress=progress)
         model = outcome.model

@@ -1,0 +1,44 @@
+"""The baseline step: reproducible from its seed, history and metrics recorded, early stopping."""
+
+import torch
+
+from qbench.baselines.pipeline import BaselineRequest, make_baseline
+from qbench.baselines.trainer import TrainConfig
+from qbench.data.registry import DataConfig
+from qbench.workspace import Workspace, read_json
+
+
+def _request(**train):
+    config = TrainConfig.from_preset("reference", epochs=2, batch_size=64, max_batches=4, **train)
+    return BaselineRequest(model="tiny-cnn", data=DataConfig(image_size=32), train=config)
+
+
+def test_same_seed_same_weights_and_history(tmp_path):
+    a, b = Workspace(tmp_path / "a"), Workspace(tmp_path / "b")
+    rec_a = make_baseline(a, _request())
+    rec_b = make_baseline(b, _request())
+    assert rec_a["history"][-1]["train_loss"] == rec_b["history"][-1]["train_loss"]
+    sa = torch.load(a.model_path, weights_only=True)["state_dict"]
+    sb = torch.load(b.model_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_train_json_records_config_history_and_metrics(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    make_baseline(ws, _request())
+    rec = read_json(ws.train_json)
+    assert rec["config"]["optimizer"] == "AdamW" and rec["config"]["label_smoothing"] == 0.1
+    assert [h["epoch"] for h in rec["history"]] == [1, 2]
+    m = rec["metrics"]
+    assert m["epochs_trained"] == 2 and 0 <= m["test_acc"] <= 100
+    assert m["best_val_acc"] == max(h["val_acc"] for h in rec["history"])
+    assert rec["summary"]["total_params"] > 0 and rec["env"]["device"] == "cpu"
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    # a learning rate too small to move validation accuracy: no improvement after epoch 1
+    req = _request(lr_backbone=1e-12, lr_head=1e-12, early_stopping_patience=1)
+    req.train.epochs = 5
+    rec = make_baseline(Workspace(tmp_path / "ws"), req)
+    assert rec["metrics"]["early_stopped"] is True
+    assert rec["metrics"]["epochs_trained"] == 2
