@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch.utils.data import Dataset, Subset
-
 from qbench.data import transforms
 from qbench.data.registry import DataConfig, DataSplits, register_dataset
 from qbench.errors import QBenchError
@@ -19,36 +16,31 @@ from qbench.errors import QBenchError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
 
 
-class TensorImages(Dataset):
-    """Images held as a uint8/float tensor N x C x h x w, transformed per item."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        return self.transform(self.images[i]), int(self.labels[i])
-
-
-def _stratified_split(labels, config: DataConfig):
+def _split_off(idx: list[int], labels: list[int], share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Split ``idx`` into (rest, part) with ``share`` of it in part, stratified by label where
+    every class has enough images for that, plainly random otherwise."""
     from sklearn.model_selection import train_test_split
 
-    idx = list(range(len(labels)))
-    rest, test = train_test_split(
-        idx, test_size=config.test_fraction, stratify=labels, random_state=config.seed
-    )
-    val_share = config.val_fraction / (1 - config.test_fraction)
-    train, val = train_test_split(
-        rest, test_size=val_share, stratify=[labels[i] for i in rest], random_state=config.seed
-    )
+    strata = [labels[i] for i in idx]
+    try:
+        return train_test_split(idx, test_size=share, stratify=strata, random_state=seed)
+    except ValueError:  # a class with a single image cannot be stratified
+        return train_test_split(idx, test_size=share, random_state=seed)
+
+
+def _stratified_split(labels: list[int], config: DataConfig):
+    """Fixed train/val/test indices from the seed (the test share first, then validation)."""
+    rest, test = _split_off(list(range(len(labels))), labels, config.test_fraction, config.seed)
+    train, val = _split_off(rest, labels, config.val_fraction / (1 - config.test_fraction), config.seed)
     return train, val, test
 
 
 @register_dataset("digits", description="scikit-learn's bundled 8x8 digit scans, upsampled (offline)")
 def digits(config: DataConfig) -> DataSplits:
+    import torch
     from sklearn.datasets import load_digits
+
+    from qbench.data.tensor_images import TensorImages
 
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).div_(16.0)  # 0..16 -> 0..1
@@ -98,6 +90,8 @@ def _is_image(path: str) -> bool:
 
 
 def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSplits:
+    from torch.utils.data import Subset
+
     root = _require_root(config)
     preset = preset_default if config.augment == "default" else config.augment
     train_t, eval_t = transforms.build(preset, config.image_size)
@@ -118,10 +112,9 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
                 "use the same class names in every split."
             )
     if len(held_out) == 1:
-        # only one held-out folder: split it in halves for validation and test, stratified
+        # only one held-out folder: halve it into validation and test
         labels = [y for _, y in val.samples]
-        half = DataConfig(**{**config.__dict__, "test_fraction": 0.499, "val_fraction": 0.001})
-        _, v_idx, t_idx = _stratified_split_safe(labels, half)
+        v_idx, t_idx = _split_off(list(range(len(labels))), labels, 0.5, config.seed)
         val, test = Subset(val, v_idx), Subset(test, t_idx)
     return DataSplits(
         name=name,
@@ -136,18 +129,6 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
     )
 
 
-def _stratified_split_safe(labels, config):
-    """Halve a held-out folder into validation and test, stratified where class sizes allow."""
-    from sklearn.model_selection import train_test_split
-
-    idx = list(range(len(labels)))
-    try:
-        v, t = train_test_split(idx, test_size=0.5, stratify=labels, random_state=config.seed)
-    except ValueError:
-        v, t = train_test_split(idx, test_size=0.5, random_state=config.seed)
-    return [], v, t
-
-
 @register_dataset("imagefolder", description="DIR/train/<class>/*.png and DIR/val|test/<class>/*.png")
 def imagefolder(config: DataConfig) -> DataSplits:
     return _folder_splits(config, "imagefolder", "reference")
@@ -160,6 +141,7 @@ def imagenet(config: DataConfig) -> DataSplits:
 
 def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool) -> DataSplits:
     import torchvision.datasets as tvd
+    from torch.utils.data import Subset
     from torchvision.transforms import v2 as T
 
     root = Path(config.root or Path.home() / ".cache" / "qbench" / name)
@@ -179,10 +161,8 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
             f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
         ) from None
     labels = list(map(int, train.targets))
-    train_idx, val_idx, _ = _stratified_split(
-        labels, DataConfig(**{**config.__dict__, "test_fraction": 0.01})
-    )
-    train_idx = train_idx + _  # the 1% carved for 'test' goes back to training: test is the official split
+    # the official test split stays the test split; validation comes out of the training set
+    train_idx, val_idx = _split_off(list(range(len(labels))), labels, config.val_fraction, config.seed)
     return DataSplits(
         name=name,
         train=Subset(train, train_idx),

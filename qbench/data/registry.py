@@ -11,12 +11,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from typing import TYPE_CHECKING
 
 from qbench.errors import QBenchError
 from qbench.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported where data is built, not when the registry is listed
+    import torch
+    from torch.utils.data import Dataset, Subset
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class DataSplits:
 
     def calibration_set(self, images: int, seed: int) -> Subset:
         """A fixed random subset of the training split with test-time transforms."""
+        import torch
+        from torch.utils.data import Subset
+
         if images <= 0:
             raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
         gen = torch.Generator().manual_seed(seed)
@@ -72,6 +77,9 @@ def load_data(config: DataConfig) -> DataSplits:
 
 
 def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0, seed: int = 0):
+    import torch
+    from torch.utils.data import DataLoader
+
     if len(dataset) == 0:
         raise QBenchError("a data split has no images; check the data folder or the split fractions.")
     gen = torch.Generator().manual_seed(seed)

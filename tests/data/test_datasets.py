@@ -52,3 +52,33 @@ def test_missing_folder_and_layout(tmp_path):
         load_data(DataConfig(name="imagefolder", root=tmp_path))
     with pytest.raises(QBenchError, match="--data-root"):
         load_data(DataConfig(name="imagefolder"))
+
+
+def _write_idx(path, array):
+    """MNIST's IDX format: magic (0, 0, dtype 0x08 = ubyte, ndim), big-endian sizes, then the bytes."""
+    import struct
+
+    import numpy as np
+
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def test_mnist_reads_a_local_folder_in_the_official_format(tmp_path):
+    import numpy as np
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 60), ("t10k", 20)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    data = load_data(DataConfig(name="mnist", root=tmp_path, image_size=32, val_fraction=0.2))
+    assert data.num_classes == 10
+    assert (len(data.train), len(data.val), len(data.test)) == (48, 12, 20)
+    assert data.test[0][0].shape == (3, 32, 32)  # grayscale replicated to 3 channels
+
+
+def test_mnist_missing_without_download_names_the_fix(tmp_path):
+    with pytest.raises(QBenchError, match="--download"):
+        load_data(DataConfig(name="mnist", root=tmp_path))
