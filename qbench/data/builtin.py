@@ -40,7 +40,7 @@ def digits(config: DataConfig) -> DataSplits:
     import torch
     from sklearn.datasets import load_digits
 
-    from qbench.data.tensor_images import TensorImages
+    from qbench.data.datasets import TensorImages
 
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).div_(16.0)  # 0..16 -> 0..1
@@ -126,6 +126,51 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
         class_names=list(train.classes),
         input_size=config.image_size,
         info={"root": str(root), "held_out": held_out, "augment": preset},
+    )
+
+
+@register_dataset(
+    "tinyimagenet", description="TinyImageNet layout: train/<wnid>/images/, val/val_annotations.txt"
+)
+def tinyimagenet(config: DataConfig) -> DataSplits:
+    """TinyImageNet's own layout; its test images carry no labels, so val is halved into val and test."""
+    from torch.utils.data import Subset
+
+    from qbench.data.datasets import LabelledFiles
+
+    root = _require_root(config)
+    notes = root / "val" / "val_annotations.txt"
+    if not (root / "train").is_dir() or not notes.is_file():
+        raise QBenchError(
+            f"{root} needs train/<wnid>/images/ and val/val_annotations.txt (the TinyImageNet layout)."
+        )
+    preset = "random-crop" if config.augment == "default" else config.augment
+    train_t, eval_t = transforms.build(preset, config.image_size)
+    train = _image_folder(root / "train", train_t)
+    index = {wnid: i for i, wnid in enumerate(train.classes)}
+    samples = []
+    for line in notes.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 2 and fields[1] in index:
+            samples.append((root / "val" / "images" / fields[0], index[fields[1]]))
+    if not samples:
+        raise QBenchError(f"{notes} names no image of a training class; check the TinyImageNet folder.")
+    held_out = LabelledFiles(samples, eval_t)
+    v_idx, t_idx = _split_off(list(range(len(samples))), [y for _, y in samples], 0.5, config.seed)
+    return DataSplits(
+        name="tinyimagenet",
+        train=train,
+        train_eval=_image_folder(root / "train", eval_t),
+        val=Subset(held_out, v_idx),
+        test=Subset(held_out, t_idx),
+        num_classes=len(train.classes),
+        class_names=list(train.classes),
+        input_size=config.image_size,
+        info={
+            "root": str(root),
+            "augment": preset,
+            "test": "half of val/ (the official test split has no labels)",
+        },
     )
 
 

@@ -82,3 +82,23 @@ def test_mnist_reads_a_local_folder_in_the_official_format(tmp_path):
 def test_mnist_missing_without_download_names_the_fix(tmp_path):
     with pytest.raises(QBenchError, match="--download"):
         load_data(DataConfig(name="mnist", root=tmp_path))
+
+
+def test_tinyimagenet_layout_with_annotated_val(tmp_path):
+    wnids = ("n01443537", "n01629819")
+    for w in wnids:
+        d = tmp_path / "train" / w / "images"
+        d.mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (64, 64), (i * 60, 30, 90)).save(d / f"{w}_{i}.JPEG")
+    (tmp_path / "val" / "images").mkdir(parents=True)
+    lines = []
+    for i in range(8):
+        Image.new("RGB", (64, 64), (10, i * 20, 50)).save(tmp_path / "val" / "images" / f"val_{i}.JPEG")
+        lines.append(f"val_{i}.JPEG\t{wnids[i % 2]}\t0\t0\t63\t63")
+    (tmp_path / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    data = load_data(DataConfig(name="tinyimagenet", root=tmp_path, image_size=64, augment="none"))
+    assert data.class_names == list(wnids)
+    assert (len(data.train), len(data.val), len(data.test)) == (6, 4, 4)
+    x, y = data.test[0]
+    assert x.shape == (3, 64, 64) and y in (0, 1)
