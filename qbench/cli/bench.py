@@ -126,7 +126,8 @@ def bench_workspace(ws: Workspace, options: BenchOptions, progress: Any = None) 
         if task is None:
             return
         done = sum(1 for _ in result.latency)
-        progress.update(task, advance=per_run - done, status=result.status)
+        status = result.status if result.status == "ok" else f"{result.status}: {result.skip_reason or ''}"
+        progress.update(task, advance=per_run - done, description=f"bench {mode}", status=status)
         if result.status != "ok":  # its later repeats will not run: count them as done
             progress.update(task, advance=per_run * (options.repeats - repeat - 1))
 
