@@ -6,44 +6,6 @@ import torch
 from torch import nn
 
 
-class AlexNet(nn.Module):
-    """torchvision's AlexNet: the same module names, so its checkpoints load as they are."""
-
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-        )
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
-
-
 class AlexNetPaper(nn.Module):
     """The paper's single-tower AlexNet: LRN after conv1/conv2, overlapping 3x3/2 pooling."""
 
@@ -118,7 +80,7 @@ class TinyCNN(nn.Module):
 
 
 class AlexNetVariant(nn.Module):
-    """The TinyImageNet study's variants (reference 004) on the torchvision AlexNet features:
+    """torchvision's AlexNet and the TinyImageNet study's variants (reference 004) built on it:
     optional BatchNorm after every convolution, and one of three heads: ``fc`` (the usual
     dropout 4096-4096-N classifier), ``small`` (9216-2000-N) or ``gap`` (global average
     pooling straight into a 256-N layer)."""
@@ -159,6 +121,13 @@ class AlexNetVariant(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
+
+
+class AlexNet(AlexNetVariant):
+    """torchvision's AlexNet: the same module names and indices, so its checkpoints load as they are."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__(num_classes, batch_norm=False, head="fc", dropout=dropout)
 
 
 class AlexNetBN(AlexNetVariant):

@@ -54,3 +54,15 @@ def test_plain_state_dict_is_not_a_qbench_checkpoint(tmp_path):
     torch.save(create_model("tiny-cnn", num_classes=10).state_dict(), tmp_path / "m.pth")
     with pytest.raises(QBenchError, match="qbench baseline --import"):
         load_checkpoint(tmp_path / "m.pth")
+
+
+def test_torchvision_alexnet_weights_import_unchanged(tmp_path):
+    """A torchvision AlexNet checkpoint (e.g. alexnet-owt-7be5be79.pth on disk) is a valid baseline."""
+    import torchvision
+
+    reference = torchvision.models.alexnet(weights=None, num_classes=10).eval()
+    torch.save(reference.state_dict(), tmp_path / "alexnet-owt.pth")
+    imported = import_checkpoint(tmp_path / "alexnet-owt.pth", "alexnet", 10)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(imported(x), reference(x))
