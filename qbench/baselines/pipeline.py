@@ -12,7 +12,7 @@ import torch
 from qbench.baselines.checkpoint import import_checkpoint, save_checkpoint
 from qbench.baselines.models import MODELS, create_model
 from qbench.baselines.summary import summarize
-from qbench.baselines.trainer import TrainConfig, evaluate, seed_everything, train
+from qbench.baselines.trainer import TrainConfig, seed_everything, train
 from qbench.data.registry import DataConfig, data_config_to_meta, load_data, loader
 from qbench.data.transforms import PRESETS as AUGMENT_PRESETS
 from qbench.errors import QBenchError
@@ -38,9 +38,24 @@ def _env_facts(device: str) -> dict[str, Any]:
     }
 
 
-def split_metrics(model: torch.nn.Module, split, device: str = "cpu") -> dict[str, float]:
-    loss, acc = evaluate(model, loader(split, 256), device, torch.nn.CrossEntropyLoss())
-    return {"loss": loss, "acc": acc}
+def split_metrics(model: torch.nn.Module, split, class_names: list[str]) -> dict[str, Any]:
+    """Loss, top-1/top-5 and per-class precision/recall/F1 of one split (reference 003's tables)."""
+    from qbench.harness.accuracy import accuracy_stats
+
+    logits, labels = [], []
+    model.eval()
+    with torch.no_grad():
+        for x, y in loader(split, 256):
+            logits.append(model(x))
+            labels.append(y)
+    stats = accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), class_names)
+    return {
+        "n_images": stats.n_images,
+        "loss": stats.loss,
+        "acc": stats.top1,
+        "top5": stats.top5,
+        "per_class": [vars(c) for c in stats.per_class],
+    }
 
 
 def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> dict[str, Any]:
@@ -66,7 +81,12 @@ def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> dic
         history = [vars(h) for h in outcome.history]
         source = {"source": "train", **config.to_dict()}
     device = request.train.device if request.train else "cpu"
-    test = split_metrics(model, data.test)
+    # train is evaluated with test-time transforms: the figures describe the model, not the augmentation
+    splits = {
+        name: split_metrics(model, split, data.class_names)
+        for name, split in (("train", data.train_eval), ("val", data.val), ("test", data.test))
+    }
+    test = splits["test"]
     summary = summarize(model, request.data.image_size, request.model, num_classes)
     meta = {
         "model": request.model,
@@ -101,6 +121,7 @@ def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> dic
         },
         "history": history,
         "metrics": metrics,
+        "splits": splits,
         "summary": summary.to_dict(),
         "env": _env_facts(device),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

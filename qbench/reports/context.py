@@ -758,7 +758,53 @@ def build_context(sources: list[Source], title: str | None = None) -> dict[str, 
         "latency_rows": lat_rows,
         "has_per_class": any(v["per_class"] for v in variants),
         "train_config": first_train.get("config") or {},
+        "model_summary": _model_summary(first_train),
+        "split_metrics": _split_metrics(first_train),
         "figures": {},
+    }
+
+
+def _model_summary(train: dict[str, Any]) -> dict[str, Any] | None:
+    """The FP32 layer table of reference 003 (type, output shape, parameters), when recorded."""
+    summary = train.get("summary") or {}
+    if not summary.get("layers"):
+        return None
+    return {
+        "layers": [
+            {
+                "type": layer["type"],
+                "shape": "[" + ", ".join(str(d) for d in layer["output_shape"]) + "]",
+                "params": layer["params"],
+            }
+            for layer in summary["layers"]
+        ],
+        "total_params": summary.get("total_params"),
+        "trainable_params": summary.get("trainable_params"),
+        "non_trainable_params": summary.get("non_trainable_params"),
+    }
+
+
+SPLIT_TITLES = (("train", "Training"), ("val", "Validation"), ("test", "Testing"))
+
+
+def _split_metrics(train: dict[str, Any]) -> dict[str, Any] | None:
+    """Loss/accuracy and per-class P/R/F1 of the FP32 model on each split (reference 003)."""
+    splits = train.get("splits") or {}
+    if not all(key in splits for key, _ in SPLIT_TITLES):
+        return None
+    names = [c["label"] for c in splits["test"]["per_class"]]
+    rows = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {"label": name}
+        for metric in ("precision", "recall", "f1"):
+            row[metric] = [splits[key]["per_class"][i][metric] for key, _ in SPLIT_TITLES]
+        rows.append(row)
+    return {
+        "titles": [title for _, title in SPLIT_TITLES],
+        "loss": [splits[key]["loss"] for key, _ in SPLIT_TITLES],
+        "acc": [splits[key]["acc"] for key, _ in SPLIT_TITLES],
+        "n_images": [splits[key]["n_images"] for key, _ in SPLIT_TITLES],
+        "per_class": rows,
     }
 
 
