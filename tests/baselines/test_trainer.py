@@ -48,7 +48,7 @@ def test_per_split_metrics_like_reference_003(tmp_path):
     rec = make_baseline(Workspace(tmp_path / "ws"), _request())
     splits = rec["splits"]
     assert [len(splits[s]["per_class"]) for s in ("train", "val", "test")] == [10, 10, 10]
-    assert (splits["train"]["n_images"], splits["val"]["n_images"], splits["test"]["n_images"]) == (1257, 270, 270)
+    assert [splits[s]["n_images"] for s in ("train", "val", "test")] == [1257, 270, 270]
     assert splits["test"]["acc"] == rec["metrics"]["test_acc"]
     for c in splits["val"]["per_class"]:
         assert set(c) == {"label", "precision", "recall", "f1", "support"}
