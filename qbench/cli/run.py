@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from qbench.baselines.pipeline import make_baseline
     from qbench.cli.baseline import request_from_args
     from qbench.cli.bench import bench_workspace, summary_table
-    from qbench.cli.quantize import quantize_modes, resolve_modes
+    from qbench.cli.quantize import describe, quantize_modes, resolve_modes
     from qbench.exporters.base import QuantizeOptions
     from qbench.harness.options import BenchOptions
     from qbench.reports.writers import write_reports
@@ -125,12 +125,7 @@ def run(args: argparse.Namespace) -> int:
         with progress() as bar:
             records = quantize_modes(ws, todo, qopts, progress=bar)
         for rec in records:
-            what = (
-                f"skipped: {rec['skip_reason']}"
-                if rec["status"] == "skipped"
-                else f"{rec.get('conversion_seconds', 0):.1f} s"
-            )
-            out.print(f"  {rec['mode']:<14} {what}")
+            out.print(f"  {describe(rec)}")
     out.print(f"variants up to date: {', '.join(m for m in modes if m not in todo) or 'none'}")
 
     out.rule("[bold]3/4 bench[/bold]")

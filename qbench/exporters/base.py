@@ -37,6 +37,10 @@ def register_exporter(
     return EXPORTERS.register(mode, requires=requires, runner=runner, description=description)
 
 
+ENGINES = ("x86", "pt2e")  # int8-ptq / qat engines; "auto" picks one (see int8_ptq.DEFAULT_ENGINE)
+CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
+
+
 @dataclass
 class QuantizeOptions:
     calib_batches: int = 8
@@ -55,6 +59,15 @@ class QuantizeOptions:
 
         if self.calib_batches < 1:
             raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
+        if self.calib_batch_size < 1:
+            raise QBenchError("--calib-batch-size must be 1 or more.")
+        # checked here, before any conversion starts, so a typo does not surface after minutes of work
+        if self.engine not in (*ENGINES, "auto"):
+            raise QBenchError(f"unknown --engine {self.engine!r}; pass one of: {', '.join(ENGINES)}, auto.")
+        if self.calib_method not in CALIB_METHODS:
+            raise QBenchError(
+                f"unknown --calib-method {self.calib_method!r}; pass one of: {', '.join(CALIB_METHODS)}."
+            )
         if self.qat_epochs < 1:
             raise QBenchError("--qat-epochs must be 1 or more.")
 

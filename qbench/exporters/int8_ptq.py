@@ -26,16 +26,14 @@ import torch
 from torch import nn
 
 from qbench.errors import QBenchError
-from qbench.exporters.base import ExportContext, register_exporter
+from qbench.exporters.base import CALIB_METHODS, ENGINES, ExportContext, register_exporter
 from qbench.runners.torch_runner import register_torch_loader
 
-ENGINES = ("x86", "pt2e")
 # Measured on the dev machine (Xeon Sapphire Rapids, AMX/VNNI, 2 shared cores; AlexNet 224, 10
 # classes; best of 50/30 runs): batch 1 x86 13.1 ms vs pt2e 14.2 ms (a tie), batch 64 x86 225 ms vs
 # pt2e 109 ms. `auto` takes x86 because at batch 1 it ties and it needs no compile: pt2e's first call
 # per batch shape costs ~11 s of Inductor compilation in every measuring process.
 DEFAULT_ENGINE = "x86"
-CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
 PT2E_MAX_BATCH = 1024
 
 
