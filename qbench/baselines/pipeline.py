@@ -38,8 +38,8 @@ def _env_facts(device: str) -> dict[str, Any]:
     }
 
 
-def split_metrics(model: torch.nn.Module, split, class_names: list[str]) -> dict[str, Any]:
-    """Loss, top-1/top-5 and per-class precision/recall/F1 of one split (reference 003's tables)."""
+def split_accuracy(model: torch.nn.Module, split, class_names: list[str]):
+    """AccuracyStats (loss, top-1/top-5, per-class P/R/F1) of the FP32 model on one split."""
     from qbench.harness.accuracy import accuracy_stats
 
     logits, labels = [], []
@@ -48,7 +48,12 @@ def split_metrics(model: torch.nn.Module, split, class_names: list[str]) -> dict
         for x, y in loader(split, 256):
             logits.append(model(x))
             labels.append(y)
-    stats = accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), class_names)
+    return accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), class_names)
+
+
+def split_metrics(model: torch.nn.Module, split, class_names: list[str]) -> dict[str, Any]:
+    """One split's figures as train.json records them (reference 003's tables)."""
+    stats = split_accuracy(model, split, class_names)
     return {
         "n_images": stats.n_images,
         "loss": stats.loss,

@@ -186,21 +186,13 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_baseline(ws) -> int:
     """Print the stored baseline's test metrics, per class (the 'evaluate' command of reference 004)."""
-    import torch
-
     from qbench.baselines.checkpoint import load_checkpoint
-    from qbench.data.registry import data_config_from_meta, load_data, loader
-    from qbench.harness.accuracy import accuracy_stats
+    from qbench.baselines.pipeline import split_accuracy
+    from qbench.data.registry import data_config_from_meta, load_data
 
     ws.require_baseline()
     model, meta = load_checkpoint(ws.model_path)
-    data = load_data(data_config_from_meta(meta))
-    logits, labels = [], []
-    with torch.no_grad():
-        for x, y in loader(data.test, 256):
-            logits.append(model(x))
-            labels.append(y)
-    acc = accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), meta["class_names"])
+    acc = split_accuracy(model, load_data(data_config_from_meta(meta)).test, meta["class_names"])
     print(
         f"test images: {acc.n_images}  top-1: {acc.top1:.2f}%  top-5: {acc.top5:.2f}%  loss: {acc.loss:.4f}"
     )

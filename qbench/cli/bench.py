@@ -83,13 +83,10 @@ def ensure_fp32(ws: Workspace) -> None:
     """variants/fp32 is the reference every agreement is measured against: make it if absent."""
     if ws.variant_json("fp32").is_file():
         return
-    from qbench.baselines.checkpoint import load_checkpoint
-    from qbench.data.registry import data_config_from_meta, load_data
-    from qbench.exporters.base import ExportContext, QuantizeOptions, run_export
+    from qbench.cli.quantize import quantize_modes
+    from qbench.exporters.base import QuantizeOptions
 
-    model, meta = load_checkpoint(ws.model_path)
-    ctx = ExportContext(ws, model, meta, QuantizeOptions(), lambda: load_data(data_config_from_meta(meta)))
-    run_export("fp32", ctx)
+    quantize_modes(ws, ["fp32"], QuantizeOptions())
 
 
 def select_modes(ws: Workspace, wanted: list[str] | None) -> list[str]:
