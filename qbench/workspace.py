@@ -156,10 +156,6 @@ class Workspace:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
-    @property
-    def figures_dir(self) -> Path:
-        return self.reports_dir / "figures"
-
     def require_baseline(self) -> None:
         if not self.model_path.is_file():
             raise QBenchError(

@@ -11,7 +11,7 @@ import torch
 from qbench.exporters.base import ExportContext, register_exporter
 
 
-def _relative_baseline(ctx: ExportContext, out_dir: Path) -> str:
+def _relative_baseline(ctx: ExportContext) -> str:
     return str(Path("..", "..", "baseline", ctx.workspace.model_path.name))
 
 
@@ -19,7 +19,7 @@ def _relative_baseline(ctx: ExportContext, out_dir: Path) -> str:
 def export_fp32(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
     # the baseline checkpoint is the artifact: no copy of a 200 MB file
     return {
-        "artifact": _relative_baseline(ctx, out_dir),
+        "artifact": _relative_baseline(ctx),
         "format": "checkpoint",
         "dtype": "float32",
         "engine": "PyTorch eager",

@@ -101,10 +101,6 @@ class PeakWatcher:
                 self.peak = max(self.peak, hwm)
 
     @property
-    def watcher_peak_only(self) -> bool:
-        return not self.hwm_used
-
-    @property
     def achieved_interval_ms(self) -> float | None:
         return self.elapsed_s / self.samples * 1e3 if self.samples else None
 
