@@ -11,10 +11,12 @@ The best checkpoint (by validation accuracy) is kept; per-epoch history goes to 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -132,8 +134,23 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         pass
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels while training only: the steps after it in the same process
+    (conversion and calibration in 'qbench run') keep torch's defaults and its silence."""
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -170,6 +187,11 @@ def evaluate(model: nn.Module, batches, device: str, criterion: nn.Module) -> tu
 
 def train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainOutcome:
     """Train ``model`` on ``data`` (DataSplits); returns the best model by validation accuracy."""
+    with deterministic_algorithms(config.deterministic):
+        return _train(model, data, config, progress)
+
+
+def _train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainOutcome:
     from qbench.data.registry import loader
 
     seed_everything(config.seed, config.deterministic)

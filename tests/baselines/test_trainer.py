@@ -52,3 +52,9 @@ def test_per_split_metrics_like_reference_003(tmp_path):
     assert splits["test"]["acc"] == rec["metrics"]["test_acc"]
     for c in splits["val"]["per_class"]:
         assert set(c) == {"label", "precision", "recall", "f1", "support"}
+
+
+def test_deterministic_mode_ends_with_training(tmp_path):
+    before = torch.are_deterministic_algorithms_enabled()
+    make_baseline(Workspace(tmp_path / "ws"), _request())
+    assert torch.are_deterministic_algorithms_enabled() == before
