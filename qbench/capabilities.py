@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 
 def _module(name: str, hint: str) -> Callable[[], str | None]:
@@ -63,9 +64,32 @@ CHECKS: dict[str, Callable[[], str | None]] = {
 
 
 @cache
+def cpu_has_vnni() -> bool:
+    """u8 x s8 dot products without intermediate saturation (AVX512-VNNI / AVX-VNNI / AMX); without
+    them INT8 activations use a reduced range (7 bits) to avoid overflow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def register_capability(name: str, check: Callable[[], str | None]) -> None:
+    """Add a requirement an exporter can declare; its module registers it beside the exporter,
+    so a mode with its own feature probe is still one module."""
+    if name in CHECKS and CHECKS[name] is not check:
+        raise ValueError(f"capability {name!r} is registered twice")
+    CHECKS[name] = check
+
+
+@cache
 def missing(requirement: str) -> str | None:
-    """The reason ``requirement`` is unmet here, or None when it is met."""
-    return CHECKS[requirement]()
+    """The reason ``requirement`` is unmet here, or None when it is met.
+
+    A requirement registered by an exporter module is unknown in a process that never imported
+    that module (a bench worker): its conversion already checked it, so it counts as met."""
+    check = CHECKS.get(requirement)
+    return None if check is None else check()
 
 
 def first_missing(requirements: tuple[str, ...]) -> str | None:

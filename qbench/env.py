@@ -7,6 +7,7 @@ tensorrt), and GPU facts are read only when torch already sees a CUDA device.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata as md
 import os
 import platform
@@ -15,6 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from qbench import __version__
+from qbench.records.env import CpuInfo, EnvRecord, GitInfo, GpuInfo
 
 CPU_FLAGS = (
     "avx2",
@@ -32,7 +36,7 @@ ENV_PATTERN = re.compile(
 )
 
 
-def cpu_info() -> dict[str, Any]:
+def cpu_info() -> CpuInfo:
     import psutil
 
     model, flags = platform.processor() or platform.machine(), set()
@@ -45,17 +49,17 @@ def cpu_info() -> dict[str, Any]:
             elif key == "flags":
                 flags = set(value.split())
                 break
-    return {
-        "model": model,
-        "flags": {f: f in flags for f in CPU_FLAGS},
-        "physical_cores": psutil.cpu_count(logical=False),
-        "logical_cores": psutil.cpu_count(logical=True),
-        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "ram_gb": round(psutil.virtual_memory().total / 2**30, 2),
-    }
+    return CpuInfo(
+        model=model,
+        flags={f: f in flags for f in CPU_FLAGS},
+        physical_cores=psutil.cpu_count(logical=False),
+        logical_cores=psutil.cpu_count(logical=True),
+        affinity_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        ram_gb=round(psutil.virtual_memory().total / 2**30, 2),
+    )
 
 
-def gpu_info() -> list[dict[str, Any]]:
+def gpu_info() -> list[GpuInfo]:
     import torch
 
     if not torch.cuda.is_available():
@@ -63,27 +67,34 @@ def gpu_info() -> list[dict[str, Any]]:
     gpus = []
     for i in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(i)
+        uuid = str(getattr(props, "uuid", "") or "") or None
+        if uuid and not uuid.startswith("GPU-"):
+            uuid = f"GPU-{uuid}"
         gpus.append(
-            {
-                "index": i,
-                "name": props.name,
-                "memory_gb": round(props.total_memory / 2**30, 2),
-                "capability": f"{props.major}.{props.minor}",
-                **_nvml_facts(i),
-            }
+            GpuInfo(
+                index=i,
+                name=props.name,
+                memory_gb=round(props.total_memory / 2**30, 2),
+                capability=f"{props.major}.{props.minor}",
+                uuid=uuid,
+                **_nvml_facts(uuid),
+            )
         )
     return gpus
 
 
-def _nvml_facts(index: int) -> dict[str, Any]:
+def _nvml_facts(uuid: str | None) -> dict[str, Any]:
     try:
         import pynvml
     except ImportError:
         return {"nvml": "n/a (pip install nvidia-ml-py)"}
+    if uuid is None:
+        return {"nvml": "n/a (torch reports no GPU UUID to match NVML's device by)"}
     try:
         pynvml.nvmlInit()
         try:
-            h = pynvml.nvmlDeviceGetHandleByIndex(index)
+            # by UUID: NVML numbers all devices, torch only the visible ones (CUDA_VISIBLE_DEVICES)
+            h = pynvml.nvmlDeviceGetHandleByUUID(uuid)
             driver = pynvml.nvmlSystemGetDriverVersion()
             return {
                 "driver": driver.decode() if isinstance(driver, bytes) else driver,
@@ -108,7 +119,7 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def git_commit() -> dict[str, Any] | None:
+def git_commit() -> GitInfo | None:
     """The commit of the repository qbench runs from (None for an installed wheel)."""
     repo = Path(__file__).resolve().parents[1]
     try:
@@ -125,7 +136,7 @@ def git_commit() -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    return GitInfo(commit=commit.stdout.strip(), dirty=bool(dirty.stdout.strip()))
 
 
 def env_vars() -> dict[str, str]:
@@ -137,15 +148,6 @@ def backends() -> dict[str, str | None]:
     from qbench import capabilities
 
     return {name: capabilities.missing(name) for name in capabilities.CHECKS}
-
-
-def runnable_modes() -> dict[str, str | None]:
-    """Each registered conversion mode -> None when it can run here, else why it is skipped."""
-    from qbench import capabilities
-    from qbench.exporters.base import EXPORTERS, modes
-
-    modes()
-    return {e.name: capabilities.first_missing(tuple(e.meta["requires"])) for e in EXPORTERS}
 
 
 def process_facts() -> dict[str, Any]:
@@ -160,21 +162,22 @@ def process_facts() -> dict[str, Any]:
     }
 
 
-def capture(machine: dict[str, Any] | None = None) -> dict[str, Any]:
+def capture(machine: EnvRecord | None = None) -> EnvRecord:
     """The whole environment; pass ``machine`` (an earlier capture) to reuse its slow parts
     (back-end probes, git, metadata) and refresh only this process's facts."""
     import torch
 
     if machine is None:
-        machine = {
-            "platform": platform.platform(),
-            "hostname": platform.node(),
-            "python": sys.version.split()[0],
-            "cpu": cpu_info(),
-            "cuda_runtime": torch.version.cuda,
-            "gpus": gpu_info(),
-            "libraries": library_versions(),
-            "qbench_git": git_commit(),
-            "backends": backends(),
-        }
-    return {**machine, **process_facts()}
+        machine = EnvRecord(
+            platform=platform.platform(),
+            hostname=platform.node(),
+            python=sys.version.split()[0],
+            cpu=cpu_info(),
+            qbench_version=__version__,
+            cuda_version=torch.version.cuda,
+            gpus=gpu_info(),
+            libraries=library_versions(),
+            qbench_git=git_commit(),
+            backends=backends(),
+        )
+    return dataclasses.replace(machine, **process_facts())

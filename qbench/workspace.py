@@ -5,96 +5,21 @@
     results/<mode>.json
     reports/...
 
-Every JSON file carries ``schema_version``; every write is atomic (temp file in the same
-folder, fsync, rename) so an interrupted command never leaves a half-written record.
+Every JSON file is a typed record of ``qbench.records`` (with ``schema_version``), written
+atomically (temp file in the same folder, fsync, rename) so an interrupted command never
+leaves a half-written record.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from qbench.errors import QBenchError
+from qbench.records.io import atomic_path, write_text
 
-SCHEMA_VERSION = 1
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _clean(obj: Any) -> Any:
-    """Make ``obj`` strict JSON: NaN/inf become null (JSON has no such numbers)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` atomically, adding ``schema_version`` when it is missing."""
-    payload = {"schema_version": SCHEMA_VERSION, **data}
-    text = json.dumps(_clean(payload), indent=2, allow_nan=False) + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def read_json(path: Path, what: str = "record") -> dict[str, Any]:
-    """Read a workspace JSON file, turning a missing or corrupt file into a user error."""
-    path = Path(path)
-    if not path.is_file():
-        raise QBenchError(f"{what} {path} does not exist; run the step that writes it first.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise QBenchError(
-            f"{what} {path} is not valid JSON ({exc}); delete it and rerun the step that writes it."
-        ) from None
-    if not isinstance(data, dict):
-        raise QBenchError(f"{what} {path} is not a JSON object; delete it and rerun its step.")
-    version = data.get("schema_version")
-    if version is None or version > SCHEMA_VERSION:
-        raise QBenchError(
-            f"{what} {path} has schema_version {version!r}, this qbench reads up to "
-            f"{SCHEMA_VERSION}; upgrade qbench or rerun the step that writes it."
-        )
-    return data
+__all__ = ["Workspace", "atomic_path", "write_text"]
 
 
 @dataclass(frozen=True)

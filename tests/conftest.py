@@ -25,11 +25,12 @@ def _train_tiny(ws_root: Path) -> Path:
 
     from qbench.baselines.checkpoint import save_checkpoint
     from qbench.baselines.models import create_model
-    from qbench.data.registry import data_config_from_meta, load_data, loader
+    from qbench.data.registry import load_data, loader
+    from qbench.records import DataConfig
     from qbench.workspace import Workspace
 
     torch.manual_seed(0)
-    data = load_data(data_config_from_meta(TINY_META))
+    data = load_data(DataConfig.from_dict(TINY_META["data"]))
     model = create_model("tiny-cnn", num_classes=10)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()

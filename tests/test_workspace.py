@@ -4,15 +4,16 @@ import os
 import pytest
 
 from qbench.errors import QBenchError
+from qbench.records import SCHEMA_VERSION, DataConfig, RecordError, VariantRecord
+from qbench.records.io import read_json_object, write_json
 from qbench.registry import Registry
-from qbench.workspace import SCHEMA_VERSION, Workspace, read_json, write_json
+from qbench.workspace import Workspace
 
 
-def test_write_json_is_atomic_versioned_and_readable(tmp_path):
+def test_write_json_is_atomic_strict_and_readable(tmp_path):
     path = tmp_path / "a" / "rec.json"
     write_json(path, {"x": 1.5, "nan": float("nan")})
-    data = read_json(path)
-    assert data == {"schema_version": SCHEMA_VERSION, "x": 1.5, "nan": None}
+    assert read_json_object(path) == {"x": 1.5, "nan": None}  # strict JSON: NaN is written as null
     assert [p.name for p in path.parent.iterdir()] == ["rec.json"]  # no temp file left behind
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
@@ -28,7 +29,7 @@ def test_failed_write_keeps_the_previous_record(tmp_path):
     write_json(path, {"v": 1})
     with pytest.raises(TypeError):
         write_json(path, {"v": object()})
-    assert read_json(path)["v"] == 1
+    assert read_json_object(path)["v"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["rec.json"]
 
 
@@ -37,26 +38,35 @@ def test_failed_write_keeps_the_previous_record(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a JSON object"),
-        ('{"schema_version": 99}', "schema_version"),
+        ('{"schema_version": 99}', "upgrade qbench"),
+        ('{"schema_version": 1, "mode": "fp32"}', "an older qbench wrote it"),
     ],
 )
-def test_corrupt_records_are_user_errors(tmp_path, content, fragment):
-    path = tmp_path / "rec.json"
+def test_corrupt_or_foreign_records_are_user_errors(tmp_path, content, fragment):
+    path = tmp_path / "variant.json"
     path.write_text(content)
     with pytest.raises(QBenchError, match=fragment):
-        read_json(path)
+        VariantRecord.from_json(path)
 
 
 def test_missing_record_names_the_step(tmp_path):
     with pytest.raises(QBenchError, match="run the step"):
-        read_json(tmp_path / "nope.json")
+        VariantRecord.from_json(tmp_path / "nope.json")
+
+
+def test_config_record_round_trips_and_refuses_unknown_fields(tmp_path):
+    config = DataConfig(name="imagefolder", root=tmp_path, image_size=24)
+    assert DataConfig.from_dict(config.to_dict()) == config
+    assert config.to_dict()["root"] == str(tmp_path)  # a path is stored as a string
+    with pytest.raises(RecordError, match="unknown field"):
+        DataConfig.from_dict({**config.to_dict(), "colour": "red"})
 
 
 def test_workspace_layout_and_fp32_first(tmp_path):
     ws = Workspace.at(tmp_path, "exp1")
     for mode in ("onnx", "fp32", "bf16"):
-        write_json(ws.variant_json(mode), {"mode": mode})
-        write_json(ws.result_path(mode), {"mode": mode})
+        write_json(ws.variant_json(mode), {"schema_version": SCHEMA_VERSION, "mode": mode})
+        write_json(ws.result_path(mode), {"schema_version": SCHEMA_VERSION, "mode": mode})
     assert ws.variant_modes() == ["fp32", "bf16", "onnx"]
     assert [p.stem for p in ws.result_paths()] == ["fp32", "bf16", "onnx"]
     assert json.loads(ws.variant_json("bf16").read_text())["mode"] == "bf16"

@@ -20,14 +20,16 @@ from torch import nn
 
 from qbench.baselines.models import MODELS, create_model
 from qbench.errors import QBenchError
-from qbench.workspace import SCHEMA_VERSION, atomic_path
+from qbench.workspace import atomic_path
 
 FORMAT = "qbench-checkpoint"
+# the layout of model.pt, versioned apart from the JSON records (its meta is not a record)
+CHECKPOINT_VERSION = 1
 STATE_KEYS = ("state_dict", "model_state_dict", "model")
 
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    payload = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
+    payload = {"format": FORMAT, "schema_version": CHECKPOINT_VERSION, **meta}
     payload["state_dict"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

@@ -27,7 +27,7 @@ class ModelSpec:
         return getattr(importlib.import_module(module), cls)
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+MODELS: Registry[ModelSpec] = Registry("model", entry_point_group="qbench.models")
 
 _ARCH = "qbench.baselines.architectures"
 for _spec in (

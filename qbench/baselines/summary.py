@@ -9,10 +9,10 @@ this gives 710.119M, the figure printed in reference 000.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
+
+from qbench.records import LayerRow, ModelSummary
 
 LAYER_TITLES = {
     nn.Conv2d: "2D Convolution",
@@ -26,42 +26,6 @@ LAYER_TITLES = {
     nn.Dropout: "Dropout",
     nn.BatchNorm2d: "Batch norm",
 }
-
-
-@dataclass
-class LayerRow:
-    name: str
-    type: str
-    output_shape: list[int]
-    params: int
-    flops: int
-
-
-@dataclass
-class ModelSummary:
-    model: str
-    input_size: int
-    num_classes: int
-    total_params: int
-    trainable_params: int
-    flops: int
-    size_bytes: int
-    layers: list[LayerRow] = field(default_factory=list)
-
-    @property
-    def non_trainable_params(self) -> int:
-        return self.total_params - self.trainable_params
-
-    @property
-    def size_mb(self) -> float:
-        """Size of the FP32 parameters and buffers in MiB, printed as 'MB' like reference 000."""
-        return self.size_bytes / 2**20
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["size_mb"] = self.size_mb
-        data["non_trainable_params"] = self.non_trainable_params
-        return data
 
 
 def _layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:

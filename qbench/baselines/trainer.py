@@ -1,12 +1,8 @@
-"""Training the FP32 baseline.
+"""Training the FP32 baseline in FP32 arithmetic (no autocast).
 
-Presets follow the reference documents:
-
-- ``reference`` (000, the default): AdamW with separate backbone/head learning rates, weight
-  decay 1e-4, label smoothing 0.1, ReduceLROnPlateau on validation accuracy, early stopping.
-- ``paper`` (001/002): SGD, momentum 0.9, weight decay 5e-4, LR divided by 10 on plateau.
-
-The best checkpoint (by validation accuracy) is kept; per-epoch history goes to train.json.
+The presets of the reference documents live in :mod:`qbench.baselines.presets` (torch-free,
+re-exported here). The best checkpoint (by validation accuracy) is kept; the per-epoch
+history goes to train.json.
 """
 
 from __future__ import annotations
@@ -17,100 +13,20 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from qbench.baselines.models import head_parameter_names
+from qbench.baselines.presets import PRESETS, from_preset
 from qbench.errors import QBenchError
+from qbench.records import EpochRecord, TrainConfig
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "reference": dict(
-        optimizer="AdamW",
-        lr_backbone=1e-4,
-        lr_head=1e-3,
-        weight_decay=1e-4,
-        momentum=0.9,
-        label_smoothing=0.1,
-        scheduler="ReduceLROnPlateau",
-        plateau_factor=0.1,
-        plateau_patience=3,
-        early_stopping_patience=10,
-    ),
-    "paper": dict(
-        optimizer="SGD",
-        lr_backbone=1e-2,
-        lr_head=1e-2,
-        weight_decay=5e-4,
-        momentum=0.9,
-        label_smoothing=0.0,
-        scheduler="ReduceLROnPlateau",
-        plateau_factor=0.1,
-        plateau_patience=3,
-        early_stopping_patience=10,
-    ),
-}
+__all__ = ["PRESETS", "TrainConfig", "TrainOutcome", "from_preset", "train"]
 
-
-@dataclass
-class TrainConfig:
-    preset: str = "reference"
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "AdamW"
-    lr_backbone: float = 1e-4
-    lr_head: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    label_smoothing: float = 0.1
-    scheduler: str = "ReduceLROnPlateau"
-    plateau_factor: float = 0.1
-    plateau_patience: int = 3
-    early_stopping_patience: int = 10
-    seed: int = 42
-    deterministic: bool = True
-    device: str = "cpu"
-    workers: int = 0
-    max_batches: int | None = None  # cap per epoch, for smoke runs
-    mixed_precision: bool = False
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise QBenchError("--epochs must be 1 or more.")
-        if self.batch_size < 1:
-            raise QBenchError("--batch-size must be 1 or more.")
-        if min(self.lr_backbone, self.lr_head) <= 0:
-            raise QBenchError("learning rates must be positive; check --lr-backbone and --lr-head.")
-        if self.optimizer not in ("AdamW", "SGD"):
-            raise QBenchError(f"unknown optimizer {self.optimizer!r}; use AdamW or SGD.")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise QBenchError(
-                "--device cuda was asked for but no CUDA device is available; use --device cpu."
-            )
-
-    @classmethod
-    def from_preset(cls, preset: str, **overrides: Any) -> TrainConfig:
-        if preset not in PRESETS:
-            raise QBenchError(f"unknown training preset {preset!r}; use one of: {', '.join(PRESETS)}.")
-        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(preset=preset, **values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr_backbone: float
-    lr_head: float
-    seconds: float
+# what train() computes in: recorded as TrainRecord.training_precision
+TRAINING_PRECISION = "fp32"
 
 
 @dataclass
@@ -121,6 +37,12 @@ class TrainOutcome:
     best_val_acc: float = 0.0
     early_stopped: bool = False
     seconds: float = 0.0
+
+
+def require_device(device: str) -> None:
+    """A CUDA device must exist before training is asked to use one."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QBenchError("--device cuda was asked for but no CUDA device is available; use --device cpu.")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -171,18 +93,45 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
         return cls(groups, **kwargs)
 
 
-def evaluate(model: nn.Module, batches, device: str, criterion: nn.Module) -> tuple[float, float]:
-    """Mean loss and top-1 accuracy (%) over ``batches``."""
+@dataclass
+class Tally:
+    """Running loss and top-1/top-5 hits over the batches of one pass."""
+
+    loss_sum: float = 0.0
+    top1: int = 0
+    top5: int = 0
+    count: int = 0
+
+    def add(self, out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None:
+        k = min(5, out.shape[1])
+        self.loss_sum += loss.item() * len(y)
+        self.top1 += (out.argmax(1) == y).sum().item()
+        self.top5 += (out.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum().item()
+        self.count += len(y)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+    @property
+    def acc(self) -> float:
+        return 100.0 * self.top1 / max(self.count, 1)
+
+    @property
+    def acc5(self) -> float:
+        return 100.0 * self.top5 / max(self.count, 1)
+
+
+def evaluate(model: nn.Module, batches, device: str, criterion: nn.Module) -> Tally:
+    """Mean loss and top-1/top-5 accuracy (%) over ``batches``."""
     model.eval()
-    loss_sum, correct, count = 0.0, 0, 0
+    tally = Tally()
     with torch.no_grad():
         for x, y in batches:
             x, y = x.to(device), y.to(device)
             out = model(x)
-            loss_sum += criterion(out, y).item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            count += len(y)
-    return loss_sum / max(count, 1), 100.0 * correct / max(count, 1)
+            tally.add(out, y, criterion(out, y))
+    return tally
 
 
 def train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainOutcome:
@@ -194,6 +143,7 @@ def train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainOu
 def _train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainOutcome:
     from qbench.data.registry import loader
 
+    require_device(config.device)
     seed_everything(config.seed, config.deterministic)
     device = config.device
     model = model.to(device)
@@ -217,7 +167,7 @@ def _train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainO
         t0 = time.perf_counter()
         model.train()
         batch_task = progress.add_task(f"  epoch {epoch}", total=steps, status="") if progress else None
-        loss_sum, correct, count = 0.0, 0, 0
+        seen = Tally()
         for i, (x, y) in enumerate(train_loader):
             if i >= steps:
                 break
@@ -227,23 +177,24 @@ def _train(model: nn.Module, data, config: TrainConfig, progress=None) -> TrainO
             loss = criterion(out, y)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            count += len(y)
+            seen.add(out.detach(), y, loss.detach())
             if progress:
-                progress.update(batch_task, advance=1, status=f"loss {loss_sum / count:.4f}")
-        val_loss, val_acc = evaluate(model, val_loader, device, eval_criterion)
+                progress.update(batch_task, advance=1, status=f"loss {seen.loss:.4f}")
+        val = evaluate(model, val_loader, device, eval_criterion)
+        val_acc = val.acc
         scheduler.step(val_acc)
         lrs = [g["lr"] for g in optimizer.param_groups]
         record = EpochRecord(
             epoch=epoch,
-            train_loss=loss_sum / max(count, 1),
-            train_acc=100.0 * correct / max(count, 1),
-            val_loss=val_loss,
+            train_loss=seen.loss,
+            train_acc=seen.acc,
+            val_loss=val.loss,
             val_acc=val_acc,
             lr_backbone=lrs[0],
             lr_head=lrs[-1],
             seconds=time.perf_counter() - t0,
+            train_top5=seen.acc5,
+            val_top5=val.acc5,
         )
         outcome.history.append(record)
         if val_acc > outcome.best_val_acc:

@@ -5,40 +5,46 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qbench.cli.common import add_workspace_args, console, progress, workspace_of
+from qbench.baselines.request import BaselineRequest
+from qbench.cli.common import add_workspace_args, console, default, progress, workspace_of
+from qbench.records import DataConfig, TrainConfig
+
+# digits has 1,257 training images: batch 32 gives the optimizer twice the steps per epoch
+DATASET_BATCH_SIZE = {"digits": 32}
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
-    import qbench.data.builtin  # noqa: F401
     from qbench.data.registry import DATASETS
     from qbench.data.transforms import PRESETS
 
+    name, size = default(DataConfig, "name"), default(DataConfig, "image_size")
+    augment, seed = default(DataConfig, "augment"), default(DataConfig, "seed")
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
-        default="digits",
+        default=name,
         metavar="NAME",
-        help=f"dataset: {', '.join(DATASETS.names())} (default: digits, embedded, offline)",
+        help=f"dataset: {', '.join(DATASETS.names())} (default: {name}, embedded, offline)",
     )
     group.add_argument("--data-root", type=Path, help="local folder of the dataset (folder datasets)")
     group.add_argument(
-        "--image-size", type=int, help="input resolution (default: 64 for digits, else the model's)"
+        "--image-size", type=int, help=f"input resolution (default: {size} for {name}, else the model's)"
     )
     group.add_argument(
         "--augment",
         "--transforms",
-        default="default",
+        default=augment,
         metavar="PRESET",
-        help=f"transform preset: {', '.join(PRESETS)} (default: default)",
+        help=f"transform preset: {', '.join(PRESETS)} (default: {augment})",
     )
     group.add_argument("--download", action="store_true", help="allow torchvision to download MNIST/CIFAR-10")
     group.add_argument(
-        "--seed", type=int, default=42, help="seed for splits, init and shuffling (default: 42)"
+        "--seed", type=int, default=seed, help=f"seed for splits, init and shuffling (default: {seed})"
     )
 
 
 def add_parser(sub) -> None:
-    from qbench.baselines.models import MODELS
+    from qbench.baselines.presets import PRESETS
 
     p = sub.add_parser(
         "baseline",
@@ -58,23 +64,17 @@ def add_parser(sub) -> None:
     what.add_argument(
         "--evaluate", action="store_true", help="evaluate the stored baseline on the test split"
     )
-    p.add_argument(
-        "--model",
-        default="alexnet",
-        metavar="NAME",
-        help=f"architecture: {', '.join(MODELS.names())} (default: alexnet)",
-    )
+    add_model_arg(p)
     p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's)")
     add_data_args(p)
     t = p.add_argument_group("training (defaults: the reference preset of report 000)")
     t.add_argument(
         "--preset",
-        default="reference",
-        choices=["reference", "paper"],
+        default=default(TrainConfig, "preset"),
+        choices=list(PRESETS),
         help="reference: AdamW, backbone/head LRs, label smoothing 0.1; paper: SGD momentum 0.9, wd 5e-4",
     )
-    t.add_argument("--epochs", type=int, help="maximum epochs (default: 10)")
-    t.add_argument("--batch-size", "--bs", type=int, help="training batch size (default: 64; 32 on digits)")
+    add_training_length_args(t)
     t.add_argument("--lr", type=float, help="one learning rate for backbone and head")
     t.add_argument("--lr-backbone", type=float, help="backbone learning rate")
     t.add_argument("--lr-head", type=float, help="classifier learning rate")
@@ -84,9 +84,11 @@ def add_parser(sub) -> None:
     t.add_argument(
         "--patience", type=int, dest="early_stopping_patience", help="early-stopping patience (epochs)"
     )
-    t.add_argument("--max-batches", type=int, help="cap batches per epoch (smoke runs)")
-    t.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default: 0)")
-    t.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    workers, device = default(TrainConfig, "workers"), default(TrainConfig, "device")
+    t.add_argument(
+        "--workers", type=int, default=workers, help=f"data-loader worker processes (default: {workers})"
+    )
+    t.add_argument("--device", default=device, help=f"cpu or cuda (default: {device})")
     t.add_argument(
         "--no-deterministic",
         dest="deterministic",
@@ -98,53 +100,70 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def request_from_args(args: argparse.Namespace):
+def add_model_arg(parser) -> None:
     from qbench.baselines.models import MODELS
-    from qbench.baselines.pipeline import BaselineRequest
-    from qbench.baselines.trainer import TrainConfig
-    from qbench.data.registry import DATASETS, DataConfig
+
+    model = default(BaselineRequest, "model")
+    parser.add_argument(
+        "--model",
+        default=model,
+        metavar="NAME",
+        help=f"architecture: {', '.join(MODELS.names())} (default: {model})",
+    )
+
+
+def add_training_length_args(group) -> None:
+    """--epochs, --batch-size, --max-batches: shared by 'qbench baseline' and 'qbench run'."""
+    batch = default(TrainConfig, "batch_size")
+    small = "; ".join(f"{b} on {name}" for name, b in DATASET_BATCH_SIZE.items())
+    group.add_argument(
+        "--epochs", type=int, help=f"maximum epochs (default: {default(TrainConfig, 'epochs')})"
+    )
+    group.add_argument(
+        "--batch-size", "--bs", type=int, help=f"training batch size (default: {batch}; {small})"
+    )
+    group.add_argument("--max-batches", type=int, help="cap training batches per epoch (smoke runs)")
+
+
+def request_from_args(args: argparse.Namespace) -> BaselineRequest:
+    """The BaselineRequest of 'qbench baseline' or 'qbench run' flags (run has fewer: the
+    training flags it lacks keep the preset's values)."""
+    from qbench.baselines.models import MODELS
+    from qbench.baselines.presets import from_preset
+    from qbench.data.registry import DATASETS
 
     spec = MODELS.get(args.model)
     DATASETS.entry(args.dataset)
-    size = args.image_size or (64 if args.dataset == "digits" else spec.default_input_size)
+    # the embedded data set's images are small: its default size, else the model's own
+    embedded = args.dataset == default(DataConfig, "name")
     data = DataConfig(
         name=args.dataset,
         root=args.data_root,
-        image_size=size,
+        image_size=args.image_size
+        or (default(DataConfig, "image_size") if embedded else spec.default_input_size),
         seed=args.seed,
         augment=args.augment,
         download=args.download,
     )
     train = None
     if getattr(args, "import_path", None) is None:
-        lr_b = _first(getattr(args, "lr_backbone", None), getattr(args, "lr", None))
-        lr_h = _first(getattr(args, "lr_head", None), getattr(args, "lr", None))
-        # digits has 1,257 training images: batch 32 gives the optimizer twice the steps per epoch
-        defaults = {"epochs": 10, "batch_size": 32} if args.dataset == "digits" else {"epochs": 10}
-        train = TrainConfig.from_preset(
-            getattr(args, "preset", "reference"),
-            **{
-                **defaults,
-                **{
-                    k: v
-                    for k, v in {
-                        "epochs": getattr(args, "epochs", None),
-                        "batch_size": getattr(args, "batch_size", None),
-                        "lr_backbone": lr_b,
-                        "lr_head": lr_h,
-                        "momentum": getattr(args, "momentum", None),
-                        "weight_decay": getattr(args, "weight_decay", None),
-                        "label_smoothing": getattr(args, "label_smoothing", None),
-                        "early_stopping_patience": getattr(args, "early_stopping_patience", None),
-                        "max_batches": getattr(args, "max_batches", None),
-                        "workers": getattr(args, "workers", None),
-                        "device": getattr(args, "device", None),
-                        "seed": args.seed,
-                        "deterministic": getattr(args, "deterministic", None),
-                    }.items()
-                    if v is not None
-                },
-            },
+        flag = vars(args)
+        one_lr = flag.get("lr")
+        train = from_preset(
+            flag.get("preset") or default(TrainConfig, "preset"),
+            epochs=args.epochs,
+            batch_size=args.batch_size or DATASET_BATCH_SIZE.get(args.dataset),
+            max_batches=args.max_batches,
+            lr_backbone=_first(flag.get("lr_backbone"), one_lr),
+            lr_head=_first(flag.get("lr_head"), one_lr),
+            momentum=flag.get("momentum"),
+            weight_decay=flag.get("weight_decay"),
+            label_smoothing=flag.get("label_smoothing"),
+            early_stopping_patience=flag.get("early_stopping_patience"),
+            workers=flag.get("workers"),
+            device=flag.get("device"),
+            deterministic=flag.get("deterministic"),
+            seed=args.seed,
         )
     return BaselineRequest(
         model=args.model,
@@ -161,38 +180,28 @@ def _first(*values):
 
 
 def run(args: argparse.Namespace) -> int:
-    from qbench.baselines.pipeline import make_baseline
+    from qbench import pipeline
+    from qbench.pipeline.baseline import made_how
     from qbench.workspace import Workspace
 
     ws = Workspace(args.out) if args.out else workspace_of(args)
-    out = console()
     if args.evaluate:
         return evaluate_baseline(ws)
     request = request_from_args(args)
     with progress() as bar:
-        record = make_baseline(ws, request, progress=bar)
-    m = record["metrics"]
-    what = (
-        "imported"
-        if request.import_path
-        else f"trained {m['epochs_trained']} epochs in {m['train_seconds']:.0f} s"
-    )
-    out.print(
-        f"baseline {request.model} ({what}): test top-1 {m['test_acc']:.2f}%, "
-        f"{record['summary']['total_params']:,} parameters -> {ws.model_path}"
+        record = pipeline.baseline(ws, request, progress=bar)
+    console().print(
+        f"baseline {request.model} ({made_how(record)}): test top-1 {record.test.top1:.2f}%, "
+        f"{record.summary.total_params:,} parameters -> {ws.model_path}"
     )
     return 0
 
 
 def evaluate_baseline(ws) -> int:
     """Print the stored baseline's test metrics, per class (the 'evaluate' command of reference 004)."""
-    from qbench.baselines.checkpoint import load_checkpoint
-    from qbench.baselines.pipeline import split_accuracy
-    from qbench.data.registry import data_config_from_meta, load_data
+    from qbench import pipeline
 
-    ws.require_baseline()
-    model, meta = load_checkpoint(ws.model_path)
-    acc = split_accuracy(model, load_data(data_config_from_meta(meta)).test, meta["class_names"])
+    acc = pipeline.evaluate_baseline(ws)
     print(
         f"test images: {acc.n_images}  top-1: {acc.top1:.2f}%  top-5: {acc.top5:.2f}%  loss: {acc.loss:.4f}"
     )

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from qbench.cli.common import add_workspace_args, parse_int_list, parse_name_list, workspace_of
-from qbench.errors import QBenchError
-from qbench.harness.options import DEFAULT_BATCH_SIZES, BenchOptions
-from qbench.harness.result import BenchResult
-from qbench.workspace import Workspace
+from qbench.cli.common import (
+    add_workspace_args,
+    default,
+    joined,
+    parse_int_list,
+    parse_name_list,
+    workspace_of,
+)
+from qbench.records import BenchOptions, BenchResult
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,35 +27,56 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--variants", type=parse_name_list, help="comma-separated modes (default: all made)")
+    add_sweep_args(p)
+    d = BenchOptions()
     p.add_argument(
-        "--batch-sizes",
-        type=parse_int_list,
-        default=list(DEFAULT_BATCH_SIZES),
-        help="comma-separated batch sizes (default: 1,8,16,32,64)",
-    )
-    p.add_argument("--warmup", type=int, default=10, help="warm-up calls per batch size (default: 10)")
-    p.add_argument("--warmup-s", type=float, default=0.0, help="also warm up for at least this many seconds")
-    p.add_argument(
-        "--iters", type=int, default=100, help="at least this many timed iterations (default: 100)"
+        "--warmup-s", type=float, default=d.warmup_s, help="also warm up for at least this many seconds"
     )
     p.add_argument(
-        "--min-seconds", type=float, default=0.0, help="and at least this many seconds of timed iterations"
+        "--min-seconds",
+        type=float,
+        default=d.min_seconds,
+        help="and at least this many seconds of timed iterations",
     )
     p.add_argument(
-        "--repeats", type=int, default=1, help="run the whole sweep R times interleaved; median of medians"
+        "--repeats",
+        type=int,
+        default=d.repeats,
+        help="run the whole sweep R times interleaved; median of medians",
     )
-    p.add_argument("--threads", type=int, help="intra-op threads (torch, ONNX Runtime); default: torch's")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--device", default=d.device, help=f"cpu or cuda (default: {d.device})")
     p.add_argument(
-        "--cv-threshold", type=float, default=0.10, help="flag a batch size as noisy above this CV"
+        "--cv-threshold",
+        type=float,
+        default=d.cv_threshold,
+        help=f"flag a batch size as noisy above this CV (default: {d.cv_threshold})",
     )
     p.add_argument(
         "--no-isolate", dest="isolate", action="store_false", help="run all variants in this process"
     )
     p.add_argument("--no-accuracy", dest="accuracy", action="store_false", help="skip the accuracy pass")
+    p.set_defaults(isolate=d.isolate, accuracy=d.accuracy)
     add_workspace_args(p)
     p.set_defaults(func=run)
     return p
+
+
+def add_sweep_args(p: argparse.ArgumentParser) -> None:
+    """--batch-sizes, --warmup, --iters, --threads: shared by 'qbench bench' and 'qbench run'."""
+    sizes, warmup, iters = (default(BenchOptions, n) for n in ("batch_sizes", "warmup", "iters"))
+    p.add_argument(
+        "--batch-sizes",
+        type=parse_int_list,
+        default=sizes,
+        help=f"comma-separated batch sizes (default: {joined(sizes)})",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=warmup, help=f"warm-up calls per batch size (default: {warmup})"
+    )
+    p.add_argument(
+        "--iters", type=int, default=iters, help=f"at least this many timed iterations (default: {iters})"
+    )
+    p.add_argument("--threads", type=int, help="intra-op threads (torch, ONNX Runtime); default: torch's")
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
@@ -71,73 +96,20 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
-def check_device(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise QBenchError("--device cuda was given but torch sees no CUDA device here; use --device cpu.")
-
-
-def ensure_fp32(ws: Workspace) -> None:
-    """variants/fp32 is the reference every agreement is measured against: make it if absent."""
-    if ws.variant_json("fp32").is_file():
-        return
-    from qbench.cli.quantize import quantize_modes
-    from qbench.exporters.base import QuantizeOptions
-
-    quantize_modes(ws, ["fp32"], QuantizeOptions())
-
-
-def select_modes(ws: Workspace, wanted: list[str] | None) -> list[str]:
-    available = ws.variant_modes()
-    if not wanted:
-        return available
-    unknown = [m for m in wanted if m not in available]
-    if unknown:
-        raise QBenchError(
-            f"no variant {', '.join(repr(m) for m in unknown)} in {ws.variants_dir}; available: "
-            f"{', '.join(available) or 'none'} (make one with 'qbench quantize --mode {unknown[0]}')."
-        )
-    return sorted(dict.fromkeys(wanted), key=lambda m: (m != "fp32", wanted.index(m)))
-
-
-def bench_workspace(ws: Workspace, options: BenchOptions, progress: Any = None) -> list[BenchResult]:
-    """Bench the workspace's variants and write results/<mode>.json; ``progress``: a rich Progress."""
-    from qbench.harness.isolation import bench_modes
-
-    ws.require_baseline()
-    check_device(options.device)
-    ensure_fp32(ws)
-    modes = select_modes(ws, options.variants)
-    per_run = len(options.batch_sizes)
-    task = None
-    if progress is not None:
-        task = progress.add_task("bench", total=len(modes) * per_run * options.repeats, status="")
-
-    def on_batch(mode: str, batch_size: int) -> None:
-        if task is not None:
-            progress.update(task, advance=1, description=f"bench {mode}", status=f"batch {batch_size}")
-
-    def on_variant(mode: str, repeat: int, result: BenchResult) -> None:
-        if task is None:
-            return
-        done = sum(1 for _ in result.latency)
-        status = result.status if result.status == "ok" else f"{result.status}: {result.skip_reason or ''}"
-        progress.update(task, advance=per_run - done, description=f"bench {mode}", status=status)
-        if result.status != "ok":  # its later repeats will not run: count them as done
-            progress.update(task, advance=per_run * (options.repeats - repeat - 1))
-
-    return bench_modes(ws, modes, options, on_batch=on_batch, on_variant=on_variant)
-
-
 def summary_table(results: list[BenchResult]):
     from rich.table import Table
 
     table = Table(title="qbench bench (median latency per batch)", show_lines=False)
     sizes = sorted({s.batch_size for r in results for s in r.latency})
     show = [b for b in (sizes[:1] + sizes[-1:]) if b] if sizes else []
-    for col in ["variant", "status", "top-1%", "agree%", *[f"b{b} ms" for b in dict.fromkeys(show)]]:
+    for col in [
+        "variant",
+        "status",
+        "top-1%",
+        "top-5%",
+        "agree%",
+        *[f"b{b} ms" for b in dict.fromkeys(show)],
+    ]:
         table.add_column(col)
     for col in ("best img/s", "peak RSS MB", "size MB", "notes"):
         table.add_column(col)
@@ -152,6 +124,7 @@ def summary_table(results: list[BenchResult]):
             r.mode,
             r.status,
             _fmt(acc.top1 if acc else None, 2),
+            _fmt(acc.top5 if acc else None, 2),
             _fmt(agree, 2),
             *[_fmt(s.median_ms if s else None, 3) for s in lat],
             _fmt(best, 1),
@@ -169,12 +142,13 @@ def _fmt(value: float | None, digits: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from qbench import pipeline
     from qbench.cli.common import progress
 
     options = options_from_args(args)
     ws = workspace_of(args)
     with progress() as bar:
-        results = bench_workspace(ws, options, bar)
+        results = pipeline.bench(ws, options, bar)
     out = Console()
     if not out.is_terminal:
         out = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns

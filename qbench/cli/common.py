@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
+from typing import Any
 
 from qbench.workspace import Workspace
+
+
+def default(config: type, name: str) -> Any:
+    """The default of a config dataclass's field: flags take their defaults from the configs
+    (``qbench.records.config``), so a default is written once."""
+    f = next(f for f in dataclasses.fields(config) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def joined(values: Any) -> str:
+    """[1, 8, 16] -> '1,8,16', the way such a flag is typed."""
+    return ",".join(str(v) for v in values)
+
+
+# the workspace defaults are Workspace.at's own
+_AT = inspect.signature(Workspace.at).parameters
+RUNS_DIR: str = _AT["runs_dir"].default
+EXPERIMENT: str = _AT["exp"].default
 
 
 def add_workspace_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workspace")
     group.add_argument(
-        "--runs-dir", default="runs", help="folder holding experiment workspaces (default: runs)"
+        "--runs-dir", default=RUNS_DIR, help=f"folder holding experiment workspaces (default: {RUNS_DIR})"
     )
     group.add_argument(
-        "--exp", default="default", help="experiment name: the workspace is RUNS_DIR/EXP (default: default)"
+        "--exp",
+        default=EXPERIMENT,
+        help=f"experiment name: the workspace is RUNS_DIR/EXP (default: {EXPERIMENT})",
     )
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qbench.cli.common import add_workspace_args, workspace_of
-from qbench.errors import QBenchError
+from qbench.cli.common import EXPERIMENT, RUNS_DIR, add_workspace_args, workspace_of
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -61,17 +60,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qbench.reports.writers import parse_formats, write_reports
+    from qbench import pipeline
 
-    formats = parse_formats(args.report)
-    if args.templates is not None and not args.templates.is_dir():
-        raise QBenchError(
-            f"template folder {args.templates} does not exist; pass --templates a folder of *.j2 overrides."
-        )
     extra = [Path(s) for s in [*args.sources, *args.extra_sources]]
     workspace_given = args.runs_dir is not None or args.exp is not None
-    args.runs_dir = args.runs_dir or "runs"
-    args.exp = args.exp or "default"
+    args.runs_dir = args.runs_dir or RUNS_DIR
+    args.exp = args.exp or EXPERIMENT
     sources: list = []
     if workspace_given or not extra:
         sources.append(workspace_of(args))
@@ -79,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and len(sources) > 1:
         out = Path(args.runs_dir) / "compare"
-    written = write_reports(sources, formats, out, templates_dir=args.templates, title=args.title)
+    written = pipeline.compare(sources, args.report, out, templates_dir=args.templates, title=args.title)
     for kind, paths in written.items():
         if kind == "figures":
             print(f"figures: {len(paths)} files in {paths[0].parent}" if paths else "figures: none")

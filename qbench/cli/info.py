@@ -20,35 +20,36 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from qbench import env
+    from qbench import env, pipeline
 
     record = env.capture()
     if args.json:
-        print(json.dumps(record, indent=2, default=str))
+        print(json.dumps(record.to_dict(), indent=2))
         return 0
     out = Console()
-    cpu = record["cpu"]
-    out.print(f"[bold]CPU[/bold]      {cpu.get('model')} ({cpu.get('logical_cores')} logical cores)")
-    flags = cpu.get("flags") or {}
-    out.print("[bold]flags[/bold]    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in flags.items()))
-    out.print(f"[bold]RAM[/bold]      {cpu.get('ram_gb', 0):.1f} GiB")
+    cpu = record.cpu
+    out.print(f"[bold]CPU[/bold]      {cpu.model} ({cpu.logical_cores} logical cores)")
     out.print(
-        f"[bold]threads[/bold]  torch intra-op {record['torch_threads']}, inter-op {record['torch_interop_threads']}"
+        "[bold]flags[/bold]    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu.flags.items())
     )
-    gpus = record.get("gpus") or []
+    out.print(f"[bold]RAM[/bold]      {_gib(cpu.ram_gb)}")
     out.print(
-        "[bold]GPU[/bold]      "
-        + ("; ".join(g.get("name", "?") for g in gpus) if gpus else "none (no CUDA device)")
+        f"[bold]threads[/bold]  torch intra-op {record.torch_threads}, inter-op {record.torch_interop_threads}"
     )
-    out.print(f"[bold]python[/bold]   {record['python']}   [bold]platform[/bold] {record['platform']}")
-    libs = record.get("libraries") or {}
-    out.print("[bold]libraries[/bold] " + ", ".join(f"{k} {v}" for k, v in libs.items() if v))
+    gpus = "; ".join(g.name for g in record.gpus) if record.gpus else "none (no CUDA device)"
+    out.print(f"[bold]GPU[/bold]      {gpus}")
+    out.print(f"[bold]python[/bold]   {record.python}   [bold]platform[/bold] {record.platform}")
+    out.print("[bold]libraries[/bold] " + ", ".join(f"{k} {v}" for k, v in record.libraries.items() if v))
     table = Table(title="conversion modes on this machine")
     table.add_column("mode")
     table.add_column("status")
-    for mode, reason in env.runnable_modes().items():
+    for mode, reason in pipeline.runnable_modes().items():
         table.add_row(
             mode, "[green]runs here[/green]" if reason is None else f"[yellow]skipped: {reason}[/yellow]"
         )
     out.print(table)
     return 0
+
+
+def _gib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} GiB"

@@ -20,8 +20,9 @@ VERDICT_STYLE = {
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from qbench.regress import METRICS
+    from qbench.regress import METRICS, RegressOptions
 
+    d = RegressOptions()
     p = subparsers.add_parser(
         "regress",
         help="compare results with a stored baseline; exit 1 on a latency or accuracy regression",
@@ -47,30 +48,32 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--metric",
         choices=list(METRICS),
-        default="median",
-        help="latency statistic to compare (default: median)",
+        default=d.metric,
+        help="latency statistic to compare (default: %(default)s)",
     )
     p.add_argument(
-        "--threshold", default="10%", help="relative slowdown that counts: '10%%' or 0.1 (default: 10%%)"
+        "--threshold",
+        default=f"{d.threshold:.0%}",
+        help="relative slowdown that counts: '10%%' or 0.1 (default: %(default)s)",
     )
     p.add_argument(
         "--min-abs-ms",
         type=float,
-        default=0.05,
-        help="and at least this many ms per batch slower (default: 0.05)",
+        default=d.min_abs_ms,
+        help="and at least this many ms per batch slower (default: %(default)s)",
     )
     p.add_argument(
         "--alpha",
         type=float,
-        default=0.01,
-        help="significance level of the one-sided Mann-Whitney U test on raw samples (default: 0.01)",
+        default=d.alpha,
+        help="significance level of the one-sided Mann-Whitney U test on raw samples (default: %(default)s)",
     )
     p.add_argument(
         "--max-accuracy-drop",
         type=float,
-        default=0.5,
+        default=d.max_accuracy_drop,
         metavar="PP",
-        help="largest allowed top-1 drop in percentage points (default: 0.5)",
+        help="largest allowed top-1 drop in percentage points (default: %(default)s)",
     )
     p.add_argument(
         "--strict-machine",
@@ -133,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from qbench.records.io import write_json, write_text
     from qbench.regress import RegressOptions, compare, load_results, markdown_summary, parse_threshold
-    from qbench.workspace import write_json, write_text
 
     options = RegressOptions(
         metric=args.metric,

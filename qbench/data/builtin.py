@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from qbench.data import transforms
-from qbench.data.registry import DataConfig, DataSplits, register_dataset
+from qbench.data.registry import DataSplits, register_dataset
 from qbench.errors import QBenchError
+from qbench.records.config import DataConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
 

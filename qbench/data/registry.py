@@ -1,8 +1,8 @@
 """Dataset registry.
 
-A dataset builder takes a :class:`DataConfig` and returns :class:`DataSplits`: train
-(augmented), train_eval (the same images with test-time transforms, used for calibration),
-val and test. Nothing is downloaded unless ``DataConfig.download`` is set.
+A dataset builder takes a :class:`~qbench.records.DataConfig` (re-exported here) and returns
+:class:`DataSplits`: train (augmented), train_eval (the same images with test-time transforms,
+used for calibration), val and test. Nothing is downloaded unless ``DataConfig.download`` is set.
 """
 
 from __future__ import annotations
@@ -10,33 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qbench.errors import QBenchError
+from qbench.records.config import DataConfig
 from qbench.registry import Registry
 
 if TYPE_CHECKING:  # torch is imported where data is built, not when the registry is listed
     import torch
     from torch.utils.data import Dataset, Subset
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    name: str = "digits"
-    root: Path | None = None
-    image_size: int = 64
-    seed: int = 42
-    augment: str = "default"
-    download: bool = False
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-
-    def __post_init__(self) -> None:
-        if self.image_size < 16:
-            raise QBenchError(f"--image-size {self.image_size} is too small; use 16 or more.")
-        if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
-            raise QBenchError("validation and test fractions must each lie between 0 and 0.5.")
 
 
 @dataclass
@@ -66,13 +48,13 @@ class DataSplits:
         return Subset(self.train_eval, order)
 
 
-DATASETS: Registry[Callable[[DataConfig], DataSplits]] = Registry("dataset")
+DATASETS: Registry[Callable[[DataConfig], DataSplits]] = Registry(
+    "dataset", builtins=("qbench.data.builtin",), entry_point_group="qbench.datasets"
+)
 register_dataset = DATASETS.register
 
 
 def load_data(config: DataConfig) -> DataSplits:
-    import qbench.data.builtin  # noqa: F401  (registers the built-in datasets)
-
     return DATASETS.get(config.name)(config)
 
 
@@ -99,18 +81,3 @@ def tensor_hash(*tensors: torch.Tensor) -> str:
     for t in tensors:
         digest.update(t.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def data_config_from_meta(meta: dict) -> DataConfig:
-    """The DataConfig a baseline was trained with (checkpoint/train.json ``data`` entry)."""
-    data = dict(meta.get("data") or {})
-    if data.get("root") is not None:
-        data["root"] = Path(data["root"])
-    known = set(DataConfig.__dataclass_fields__)
-    return DataConfig(**{k: v for k, v in data.items() if k in known})
-
-
-def data_config_to_meta(config: DataConfig) -> dict:
-    out = dict(config.__dict__)
-    out["root"] = None if config.root is None else str(config.root)
-    return out

@@ -1,75 +1,108 @@
 """The exporter registry and the code every conversion shares.
 
-An exporter is a function ``export(ctx, out_dir) -> dict`` registered under its mode name::
+An exporter is a function ``export(ctx, out_dir) -> Converted`` registered under its mode
+name, declaring what the rest of qbench needs to know about it::
 
-    @register_exporter("int8-ptq", requires=("ao-eager",), runner="torch",
-                       description="static INT8, per-channel weights, calibrated")
-    def export_int8_ptq(ctx: ExportContext, out_dir: Path) -> dict: ...
+    @register_exporter("int8-ptq", requires=("ao-eager",), runner="torch", ops_unit="GOP/s",
+                       libraries=("torch", "torchao"), description="static INT8, calibrated")
+    def export_int8_ptq(ctx: ExportContext, out_dir: Path) -> Converted: ...
 
-It writes its artifact into ``out_dir`` (atomically: ``qbench.workspace.atomic_path``) and
-returns the variant's provenance fields (artifact file name, format, dtype, engine,
-weight/activation precision, granularity, calibration...). :func:`run_export` adds the
-common ones (mode, runner, conversion seconds, tool versions, baseline facts), checks the
-declared requirements first, and writes ``variant.json``; a variant whose requirements are
-not met is recorded as skipped with the reason.
+It writes its artifact into ``out_dir`` through a ``qbench.artifacts`` format and returns the
+variant's own fields (:class:`Converted`). :func:`run_export` checks the declared requirements
+first, adds the common fields from the registration (runner, unit of work, requirements,
+provenance of the declared libraries), times the conversion and saves the
+:class:`~qbench.records.VariantRecord`; a variant whose requirements are unmet is recorded as
+skipped with the reason.
+
+Every public module of this package is an exporter module, imported on the first lookup of
+:data:`EXPORTERS`: adding a mode is adding one module. Third-party packages add modes through
+the ``qbench.exporters`` entry point group.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import importlib.metadata as md
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from qbench import capabilities
+from qbench.errors import QBenchError
+from qbench.records import BaselineRef, CalibrationInfo, QatInfo, QuantizeOptions, VariantRecord
+from qbench.records.config import CALIB_METHODS, ENGINES
+from qbench.records.variant import OpsUnit
 from qbench.registry import Registry
-from qbench.workspace import Workspace, write_json
+from qbench.workspace import Workspace
 
-ExportFn = Callable[["ExportContext", Path], dict[str, Any]]
-EXPORTERS: Registry[ExportFn] = Registry("mode", flag="--mode")
-
-
-def register_exporter(
-    mode: str, *, requires: tuple[str, ...] = (), runner: str = "torch", description: str = ""
-):
-    return EXPORTERS.register(mode, requires=requires, runner=runner, description=description)
-
-
-ENGINES = ("x86", "pt2e")  # int8-ptq / qat engines; "auto" picks one (see int8_ptq.DEFAULT_ENGINE)
-CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
+__all__ = [
+    "CALIB_METHODS",
+    "ENGINES",
+    "EXPORTERS",
+    "Converted",
+    "ExportContext",
+    "QuantizeOptions",
+    "modes",
+    "register_exporter",
+    "run_export",
+]
 
 
 @dataclass
-class QuantizeOptions:
-    calib_batches: int = 8
-    calib_batch_size: int = 32
-    calib_method: str = "minmax"  # minmax | histogram | percentile | entropy (where the engine has it)
-    engine: str = "auto"  # int8-ptq engine: x86 (torch.ao eager) | pt2e (torchao) | auto
-    qat_epochs: int = 1
-    qat_max_batches: int | None = None  # cap per QAT epoch; None = the whole training split
-    qat_lr: float = 1e-5
-    device: str = "cpu"
-    seed: int = 42
-    workers: int = 0
+class Converted:
+    """What an exporter returns: the VariantRecord fields only the conversion knows."""
 
-    def __post_init__(self) -> None:
-        from qbench.errors import QBenchError
+    artifact: str  # relative to the variant's folder
+    format: str  # a qbench.artifacts format name
+    dtype: str  # the runner's input/output dtype
+    engine: str
+    weights: str | None = None
+    activations: str | None = None
+    granularity: str | None = None
+    calibration: CalibrationInfo | None = None
+    qat: QatInfo | None = None
+    note: str | None = None
+    # format-specific facts: quantized ops, opset, verification, engine choice, fused groups...
+    details: dict[str, Any] = field(default_factory=dict)
 
-        if self.calib_batches < 1:
-            raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
-        if self.calib_batch_size < 1:
-            raise QBenchError("--calib-batch-size must be 1 or more.")
-        # checked here, before any conversion starts, so a typo does not surface after minutes of work
-        if self.engine not in (*ENGINES, "auto"):
-            raise QBenchError(f"unknown --engine {self.engine!r}; pass one of: {', '.join(ENGINES)}, auto.")
-        if self.calib_method not in CALIB_METHODS:
-            raise QBenchError(
-                f"unknown --calib-method {self.calib_method!r}; pass one of: {', '.join(CALIB_METHODS)}."
-            )
-        if self.qat_epochs < 1:
-            raise QBenchError("--qat-epochs must be 1 or more.")
+
+ExportFn = Callable[["ExportContext", Path], Converted]
+EXPORTERS: Registry[ExportFn] = Registry(
+    "mode", flag="--mode", package="qbench.exporters", entry_point_group="qbench.exporters"
+)
+
+
+def register_exporter(
+    mode: str,
+    *,
+    requires: Iterable[str] = (),
+    runner: str = "torch",
+    description: str = "",
+    ops_unit: OpsUnit = "GFLOP/s",
+    libraries: Iterable[str] = ("torch",),
+):
+    """Register ``export(ctx, out_dir) -> Converted`` as ``mode``.
+
+    requires: capability names (qbench.capabilities) checked before converting; runner: the
+    runners registry name that executes the artifact; ops_unit: GOP/s for integer arithmetic,
+    GFLOP/s otherwise; libraries: the distributions whose versions go into the provenance.
+    """
+    if ops_unit not in get_args(OpsUnit):
+        raise ValueError(f"exporter {mode!r}: ops_unit must be one of {get_args(OpsUnit)}, not {ops_unit!r}")
+    unknown = sorted(set(requires) - set(capabilities.CHECKS))
+    if unknown:
+        raise ValueError(f"exporter {mode!r} requires unknown capabilities {unknown}")
+    return EXPORTERS.register(
+        mode,
+        requires=tuple(requires),
+        runner=runner,
+        description=description,
+        ops_unit=ops_unit,
+        libraries=tuple(libraries),
+    )
 
 
 @dataclass
@@ -94,6 +127,13 @@ class ExportContext:
     def input_size(self) -> int:
         return int(self.meta["input_size"])
 
+    def baseline(self) -> BaselineRef:
+        return BaselineRef(
+            model=str(self.meta["model"]),
+            num_classes=int(self.meta["num_classes"]),
+            input_size=self.input_size,
+        )
+
     def example_input(self, batch: int = 1):
         import torch
 
@@ -101,8 +141,8 @@ class ExportContext:
             batch, 3, self.input_size, self.input_size, generator=torch.Generator().manual_seed(0)
         )
 
-    def calibration_batches(self):
-        """The calibration batches (test-time transforms, from the training split) and their hash."""
+    def calibration_batches(self) -> tuple[list[Any], CalibrationInfo]:
+        """The calibration batches (test-time transforms, from the training split) and their record."""
         import torch
 
         from qbench.data.registry import loader, tensor_hash
@@ -111,58 +151,58 @@ class ExportContext:
         subset = self.data.calibration_set(opts.calib_batches * opts.calib_batch_size, opts.seed)
         batches = [x for x, _ in loader(subset, opts.calib_batch_size)]
         if not batches:
-            from qbench.errors import QBenchError
-
             raise QBenchError("the calibration set has no batches; pass --calib-batches 1 or more.")
-        info = {
-            "batches": len(batches),
-            "images": sum(len(b) for b in batches),
-            "hash": tensor_hash(torch.cat(batches)),
-            "source": "train split, test-time transforms",
-        }
+        info = CalibrationInfo(
+            method=opts.calib_method,
+            batches=len(batches),
+            images=sum(len(b) for b in batches),
+            hash=tensor_hash(torch.cat(batches)),
+            source="train split, test-time transforms",
+        )
         return batches, info
 
 
-def tool_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for dist in ("torch", "torchvision", "torchao", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt"):
+def tool_versions(libraries: Iterable[str]) -> dict[str, str]:
+    """Installed versions of the declared distributions (those not installed are left out)."""
+    found: dict[str, str] = {}
+    for dist in libraries:
         with contextlib.suppress(md.PackageNotFoundError):
-            out[dist] = md.version(dist)
-    return out
+            found[dist] = md.version(dist)
+    return found
 
 
-def run_export(mode: str, ctx: ExportContext) -> dict[str, Any]:
-    """Convert the baseline into ``mode`` and write variants/<mode>/variant.json."""
-    import qbench.exporters.builtin  # noqa: F401
-
+def run_export(mode: str, ctx: ExportContext) -> VariantRecord:
+    """Convert the baseline into ``mode`` and save variants/<mode>/variant.json."""
     entry = EXPORTERS.entry(mode)
     out_dir = ctx.workspace.variant_dir(mode)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {
-        "mode": mode,
-        "runner": entry.meta["runner"],
-        "description": entry.meta["description"],
-        "baseline": {k: ctx.meta.get(k) for k in ("model", "num_classes", "input_size")},
-        "requires": list(entry.meta["requires"]),
-    }
+    record = VariantRecord(
+        mode=mode,
+        status="ok",
+        runner=entry.meta["runner"],
+        description=entry.meta["description"],
+        baseline=ctx.baseline(),
+        requires=list(entry.meta["requires"]),
+        ops_unit=entry.meta["ops_unit"],
+        options=ctx.options,
+        tool_versions=tool_versions(entry.meta["libraries"]),
+    )
     reason = capabilities.first_missing(entry.meta["requires"])
     if reason:
-        record.update(status="skipped", skip_reason=reason)
+        record.status, record.skip_reason = "skipped", reason
     else:
         start = time.perf_counter()
-        fields = entry.obj(ctx, out_dir)
-        record.update(fields)
-        record.update(status="ok", conversion_seconds=time.perf_counter() - start)
-        record.setdefault("artifact_bytes", (out_dir / record["artifact"]).stat().st_size)
-    record["tool_versions"] = tool_versions()
-    record["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json(ctx.workspace.variant_json(mode), record)
+        converted = entry.obj(ctx, out_dir)
+        if not isinstance(converted, Converted):
+            raise TypeError(f"exporter {mode!r} returned {type(converted).__name__}, not Converted")
+        for f in dataclasses.fields(Converted):
+            setattr(record, f.name, getattr(converted, f.name))
+        record.conversion_seconds = time.perf_counter() - start
+        record.artifact_bytes = (out_dir / converted.artifact).stat().st_size
+    record.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    record.save_json(ctx.workspace.variant_json(mode))
     return record
 
 
 def modes() -> list[str]:
-    import qbench.exporters.builtin  # noqa: F401
-
     return EXPORTERS.names()

@@ -1,23 +1,19 @@
 """Static INT8 (per-channel weights, calibrated activations) with two PyTorch engines.
 
 - ``x86``: torch.ao.quantization eager mode (QuantStub/DeQuantStub, conv+relu and
-  linear+relu fused, the x86 quantized engine). Deprecated upstream, so it is
-  feature-detected (capability ``ao-eager``); it is the default: as fast as PT2E at batch 1
-  here and no compile step (see DEFAULT_ENGINE).
+  linear+relu fused, the x86 quantized engine), artifact format ``ao-eager-int8``.
+  Deprecated upstream, so it is feature-detected (capability ``ao-eager``); it is the
+  default: as fast as PT2E at batch 1 here and no compile step (see DEFAULT_ENGINE).
 - ``pt2e``: torchao's PT2E flow (torch.export -> X86InductorQuantizer -> convert_pt2e),
-  saved as an ExportedProgram and run through ``torch.compile`` with Inductor freezing,
-  which is where the int8 kernels get fused. The future-proof path.
+  artifact format ``pt2e``: an ExportedProgram run through ``torch.compile`` with Inductor
+  freezing, which is where the int8 kernels get fused. The future-proof path.
 
-QAT (qbench.exporters.qat) reuses the preparation and conversion helpers below.
+QAT (qbench.exporters.qat) reuses the preparation, conversion and saving helpers below.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
-import functools
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,43 +21,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from qbench import capabilities
+from qbench.artifacts import ao_eager, pt2e
+from qbench.artifacts._torch import quiet
+from qbench.artifacts.ao_eager import OBSERVERS, eager_convert, eager_prepare, fuse_groups
 from qbench.errors import QBenchError
-from qbench.exporters.base import CALIB_METHODS, ENGINES, ExportContext, register_exporter
-from qbench.runners.torch_runner import register_torch_loader
+from qbench.exporters.base import CALIB_METHODS, ENGINES, Converted, ExportContext, register_exporter
 
 # Measured on the dev machine (Xeon Sapphire Rapids, AMX/VNNI, 2 shared cores; AlexNet 224, 10
 # classes; best of 50/30 runs): batch 1 x86 13.1 ms vs pt2e 14.2 ms (a tie), batch 64 x86 225 ms vs
 # pt2e 109 ms. `auto` takes x86 because at batch 1 it ties and it needs no compile: pt2e's first call
 # per batch shape costs ~11 s of Inductor compilation in every measuring process.
 DEFAULT_ENGINE = "x86"
-PT2E_MAX_BATCH = 1024
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silence the upstream deprecation chatter of torch.ao eager mode (we feature-detect it)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao.*")
-        warnings.filterwarnings("ignore", message=".*(deprecat|migrat|quantize_per_channel).*")
-        yield
-
-
-@functools.cache
-def cpu_has_vnni() -> bool:
-    """u8 x s8 dot products without intermediate saturation (AVX512-VNNI / AVX-VNNI / AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+LIBRARIES = ("torch", "torchao")
 
 
 def resolve_engine(requested: str) -> tuple[str, str]:
     """The engine to use for ``requested`` (x86 | pt2e | auto) and why."""
-    from qbench import capabilities
-
     if requested not in (*ENGINES, "auto"):
         raise QBenchError(f"unknown --engine {requested!r}; pass one of: x86, pt2e, auto.")
     if requested != "auto":
@@ -80,91 +56,17 @@ def resolve_engine(requested: str) -> tuple[str, str]:
     raise QBenchError("no INT8 engine is available; pip install torchao or use a torch with torch.ao.")
 
 
-def _calib_observer_name(method: str) -> tuple[str, str | None]:
+def observer_for(method: str) -> tuple[str, str | None]:
     """The activation observer for a calibration method, and a note when it is approximated."""
-    if method == "minmax":
-        return "MinMaxObserver", None
-    if method == "histogram":
-        return "HistogramObserver", None
+    if method not in OBSERVERS:
+        raise QBenchError(f"unknown --calib-method {method!r}; pass one of: {', '.join(CALIB_METHODS)}.")
+    observer = OBSERVERS[method]
     if method in ("percentile", "entropy"):
-        return (
-            "HistogramObserver",
-            f"PyTorch has no {method} observer; HistogramObserver (L2-optimal clipping range) stands in",
-        )
-    raise QBenchError(f"unknown --calib-method {method!r}; pass one of: {', '.join(CALIB_METHODS)}.")
+        return observer, f"PyTorch has no {method} observer; {observer} (L2-optimal clipping range) stands in"
+    return observer, None
 
 
-# ---------------------------------------------------------------- eager (torch.ao) engine
-
-
-def fuse_groups(model: nn.Module, prefix: str = "") -> list[list[str]]:
-    """Conv(+BN)+ReLU and Linear+ReLU runs inside Sequentials, the patterns eager mode fuses."""
-    groups: list[list[str]] = []
-    for name, module in model.named_modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        children = list(module.named_children())
-        i = 0
-        while i < len(children):
-            run = [children[i]]
-            if isinstance(children[i][1], nn.Conv2d):
-                j = i + 1
-                if j < len(children) and isinstance(children[j][1], nn.BatchNorm2d):
-                    run.append(children[j])
-                    j += 1
-                if j < len(children) and isinstance(children[j][1], nn.ReLU):
-                    run.append(children[j])
-            elif (
-                isinstance(children[i][1], nn.Linear)
-                and i + 1 < len(children)
-                and isinstance(children[i + 1][1], nn.ReLU)
-            ):
-                run.append(children[i + 1])
-            if len(run) > 1:
-                base = f"{prefix}{name}." if name else prefix
-                groups.append([f"{base}{child}" for child, _ in run])
-            i += len(run)
-    return groups
-
-
-def eager_qconfig(method: str, qat: bool, reduce_range: bool):
-    from torch.ao import quantization as tq
-
-    if qat:
-        return tq.get_default_qat_qconfig("x86")
-    observer = getattr(tq, _calib_observer_name(method)[0])
-    return tq.QConfig(
-        activation=observer.with_args(reduce_range=reduce_range),
-        weight=tq.default_per_channel_weight_observer,
-    )
-
-
-def eager_prepare(model: nn.Module, method: str = "minmax", qat: bool = False) -> nn.Module:
-    """Wrap in Quant/DeQuant stubs, fuse, attach observers (or fake-quant modules for QAT)."""
-    from torch.ao import quantization as tq
-
-    torch.backends.quantized.engine = "x86"
-    wrapped = tq.QuantWrapper(copy.deepcopy(model))
-    groups = fuse_groups(wrapped.module, prefix="module.")
-    with quiet():
-        if qat:
-            wrapped.train()
-            if groups:
-                tq.fuse_modules_qat(wrapped, groups, inplace=True)
-        else:
-            wrapped.eval()
-            if groups:
-                tq.fuse_modules(wrapped, groups, inplace=True)
-        wrapped.qconfig = eager_qconfig(method, qat, reduce_range=not cpu_has_vnni())
-        (tq.prepare_qat if qat else tq.prepare)(wrapped, inplace=True)
-    return wrapped
-
-
-def eager_convert(prepared: nn.Module) -> nn.Module:
-    from torch.ao import quantization as tq
-
-    with quiet():
-        return tq.convert(prepared.eval(), inplace=False)
+# ---------------------------------------------------------------- eager (torch.ao) engine checks
 
 
 def eager_quantized_ops(model: nn.Module) -> dict[str, int]:
@@ -204,11 +106,12 @@ def pt2e_config(method: str, qat: bool):
     from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
-    config = xiq.get_default_x86_inductor_quantization_config(is_qat=qat, reduce_range=not cpu_has_vnni())
+    reduce_range = not capabilities.cpu_has_vnni()
+    config = xiq.get_default_x86_inductor_quantization_config(is_qat=qat, reduce_range=reduce_range)
     if qat:
         return config
     observer = {"MinMaxObserver": MinMaxObserver, "HistogramObserver": HistogramObserver}[
-        _calib_observer_name(method)[0]
+        observer_for(method)[0]
     ]
     act = dataclasses.replace(
         config.input_activation, observer_or_fake_quant_ctr=observer.with_args(eps=2**-12)
@@ -216,16 +119,14 @@ def pt2e_config(method: str, qat: bool):
     return dataclasses.replace(config, input_activation=act, output_activation=act)
 
 
-def _dynamic_batch():
-    return ({0: torch.export.Dim("batch", min=1, max=PT2E_MAX_BATCH)},)
-
-
 def pt2e_prepare(model: nn.Module, example: torch.Tensor, method: str = "minmax", qat: bool = False):
+    import copy
+
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
     model = copy.deepcopy(model).train(qat)
-    graph = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch()).module()
+    graph = torch.export.export(model, (example,), dynamic_shapes=pt2e.dynamic_batch()).module()
     quantizer = X86InductorQuantizer()
     quantizer.set_global(pt2e_config(method, qat))
     with quiet():
@@ -259,28 +160,6 @@ def _check_pt2e(ops: dict[str, int]) -> None:
         )
 
 
-def drop_unused_state(graph: torch.fx.GraphModule) -> None:
-    """convert_pt2e leaves the FP32 weights registered beside their folded int8 copies; re-exporting
-    would save both (the artifact came out larger than the FP32 model), so drop what no node reads."""
-    used = {node.target for node in graph.graph.nodes if node.op == "get_attr"}
-    for name, _ in [*graph.named_parameters(), *graph.named_buffers()]:
-        if name in used:
-            continue
-        owner_name, _, attr = name.rpartition(".")
-        owner = graph.get_submodule(owner_name) if owner_name else graph
-        delattr(owner, attr)
-
-
-def pt2e_save(converted: torch.fx.GraphModule, example: torch.Tensor, path: Path) -> None:
-    from qbench.workspace import atomic_path
-
-    drop_unused_state(converted)
-    program = torch.export.export(converted, (example,), dynamic_shapes=_dynamic_batch())
-    # a file object: torch.export.save warns about the temp file's suffix when given a path
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.export.save(program, fh)
-
-
 # ---------------------------------------------------------------- shared by int8-ptq and qat
 
 
@@ -294,178 +173,91 @@ def calibrate(model: Callable, batches: Iterable[torch.Tensor], ctx: ExportConte
                 ctx.progress.advance(task)
 
 
-def save_converted(
-    engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str
-) -> dict[str, Any]:
-    """Check that ``converted`` holds real int8 operators, save it, return its variant fields."""
-    from qbench.workspace import atomic_path
-
+def _save(engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str) -> Converted:
+    """Check that ``converted`` holds real int8 operators and save it in its engine's format."""
     example = ctx.example_input(2)
     if engine == "x86":
         ops = eager_quantized_ops(converted)
         check_quantized(ops, "x86")
         _check_runs(converted, example, "x86")
         artifact = f"{stem}.pt"
-        with atomic_path(out_dir / artifact) as tmp:
-            torch.save(converted.state_dict(), tmp)
-        return {
-            "artifact": artifact,
-            "format": "ao-eager-int8",
-            "engine": "torch.ao.quantization eager, x86 quantized engine",
-            "quantized_engine": "x86",
-            "quantized_ops": ops,
-            "fused": fuse_groups(ctx.model),
-        }
+        ao_eager.FORMAT.save(out_dir / artifact, converted)
+        return Converted(
+            artifact=artifact,
+            format=ao_eager.FORMAT.name,
+            dtype="float32",
+            engine="torch.ao.quantization eager, x86 quantized engine",
+            details={
+                "quantized_engine": ao_eager.QUANTIZED_ENGINE,
+                "quantized_ops": ops,
+                "fused": fuse_groups(ctx.model),
+            },
+        )
     ops = pt2e_quantized_ops(converted)
     _check_pt2e(ops)
     artifact = f"{stem}.pt2"
-    pt2e_save(converted, example, out_dir / artifact)
-    return {
-        "artifact": artifact,
-        "format": "pt2e",
-        "engine": "torchao PT2E + X86InductorQuantizer, torch.compile (Inductor, freezing)",
-        "quantized_engine": "inductor (oneDNN int8 kernels)",
-        "quantized_ops": ops,
-        "compile": True,
-        # applied globally by the loader: torch.compile(options={"freezing": True}) was not honoured
-        # reliably here (the int8 weight prepack then ran on fake tensors and compilation failed)
-        "inductor_config": {"freezing": True},
-    }
+    pt2e.FORMAT.save(out_dir / artifact, converted, example)
+    return Converted(
+        artifact=artifact,
+        format=pt2e.FORMAT.name,
+        dtype="float32",
+        engine="torchao PT2E + X86InductorQuantizer, torch.compile (Inductor, freezing)",
+        details={
+            "quantized_engine": "inductor (oneDNN int8 kernels)",
+            "quantized_ops": ops,
+            "compile": True,
+            "inductor_config": dict(pt2e.INDUCTOR_CONFIG),
+        },
+    )
 
 
-def common_fields(ctx: ExportContext, engine: str, why: str, method: str | None) -> dict[str, Any]:
-    fields = {
-        "dtype": "float32",  # the runner's input and output dtype; int8 lives inside
-        "engine_choice": {"engine": engine, "requested": ctx.options.engine, "why": why},
-        "weights": "int8",
-        "activations": "uint8",
-        "granularity": "per-channel weights (symmetric), per-tensor activations (affine)",
-        "reduce_range": not cpu_has_vnni(),
-    }
-    if method is not None:
-        observer, note = _calib_observer_name(method)
-        fields["calibration_observer"] = observer
-        if note:
-            fields["calibration_note"] = note
-    return fields
+def save_int8(
+    engine: str, why: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str
+) -> Converted:
+    """Save an int8 model of either engine with the fields int8-ptq and qat share."""
+    result = _save(engine, converted, ctx, out_dir, stem)
+    # dtype float32: the runner's input and output; int8 lives inside
+    result.weights, result.activations = "int8", "uint8"
+    result.granularity = "per-channel weights (symmetric), per-tensor activations (affine)"
+    result.details.update(
+        engine_choice={"engine": engine, "requested": ctx.options.engine, "why": why},
+        reduce_range=not capabilities.cpu_has_vnni(),
+    )
+    return result
 
 
 @register_exporter(
     "int8-ptq",
+    ops_unit="GOP/s",
+    libraries=LIBRARIES,
     description="static INT8 PTQ: per-channel weights, calibrated activations (x86 eager or PT2E)",
 )
-def export_int8_ptq(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_int8_ptq(ctx: ExportContext, out_dir: Path) -> Converted:
     engine, why = resolve_engine(ctx.options.engine)
     method = ctx.options.calib_method
-    _calib_observer_name(method)
+    observer, note = observer_for(method)
     batches, calib = ctx.calibration_batches()
     try:
-        fields = _ptq(engine, ctx, batches, method, out_dir)
+        converted = _ptq(engine, ctx, batches, method)
     except QBenchError:
         if ctx.options.engine != "auto" or engine != "x86":
             raise
         engine, why = "pt2e", "auto: eager x86 cannot quantize this architecture, using torchao PT2E"
-        fields = _ptq(engine, ctx, batches, method, out_dir)
-    return {**fields, **common_fields(ctx, engine, why, method), "calibration": {"method": method, **calib}}
+        converted = _ptq(engine, ctx, batches, method)
+    result = save_int8(engine, why, converted, ctx, out_dir, "model-int8")
+    result.calibration = dataclasses.replace(calib, observer=observer, note=note)
+    return result
 
 
-def _ptq(engine: str, ctx: ExportContext, batches, method: str, out_dir: Path) -> dict[str, Any]:
+def _ptq(engine: str, ctx: ExportContext, batches, method: str):
     torch.manual_seed(ctx.options.seed)
     if engine == "x86":
         prepared = eager_prepare(ctx.model, method)
         calibrate(prepared, batches, ctx, "int8-ptq calibration (x86)")
         converted = eager_convert(prepared)
-    else:
-        prepared = pt2e_prepare(ctx.model, ctx.example_input(2), method)
-        calibrate(prepared, batches, ctx, "int8-ptq calibration (pt2e)")
-        converted = pt2e_convert(prepared)
-    return save_converted(engine, converted, ctx, out_dir, "model-int8")
-
-
-# ---------------------------------------------------------------- loaders (runner side)
-
-
-def corrupt_artifact(path: Path, mode: str, exc: BaseException) -> QBenchError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    return QBenchError(
-        f"artifact {path} cannot be loaded ({first}); it is corrupt or truncated: "
-        f"rerun 'qbench quantize --mode {mode}'."
-    )
-
-
-def require_artifact(path: Path, mode: str) -> None:
-    if not path.is_file():
-        raise QBenchError(f"artifact {path} does not exist; rerun 'qbench quantize --mode {mode}'.")
-
-
-def read_state_artifact(path: Path, mode: str) -> dict[str, torch.Tensor]:
-    """The saved quantized state dict; a missing or unreadable file is a user error naming the fix."""
-    require_artifact(path, mode)
-    try:
-        with quiet():
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise corrupt_artifact(path, mode, exc) from None
-
-
-def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path, mode: str) -> nn.Module:
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, KeyError) as exc:
-        raise corrupt_artifact(path, mode, exc) from None
-    return model.eval()
-
-
-@register_torch_loader("ao-eager-int8")
-def load_ao_eager(path: Path, variant: dict[str, Any]) -> nn.Module:
-    """Rebuild the architecture, convert it uncalibrated, then load the saved int8 state."""
-    from qbench.baselines.models import create_model
-
-    mode = variant.get("mode", "int8-ptq")
-    state = read_state_artifact(path, mode)
-    base = variant["baseline"]
-    skeleton = create_model(base["model"], num_classes=base["num_classes"]).eval()
-    with quiet():
-        prepared = eager_prepare(skeleton, "minmax")
-        prepared(torch.zeros(1, 3, base["input_size"], base["input_size"]))
-        model = eager_convert(prepared)
-    torch.backends.quantized.engine = variant.get("quantized_engine", "x86")
-    return load_state_into(model, state, path, mode)
-
-
-@register_torch_loader("pt2e")
-def load_pt2e(path: Path, variant: dict[str, Any]) -> nn.Module:
-    import torchao.quantization.pt2e.quantize_pt2e
-
-    # importing the quantizer registers torchao's Inductor int8 fusion and weight-prepack passes;
-    # without them Inductor dequantizes every weight on every call (AlexNet ran 30x slower)
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
-    from torchao.quantization.pt2e import allow_exported_model_train_eval
-
-    mode = variant.get("mode", "int8-ptq")
-    require_artifact(path, mode)
-    try:
-        with quiet(), _silence_export_log():
-            graph = torch.export.load(path).module()
-    except Exception as exc:
-        raise corrupt_artifact(path, mode, exc) from None
-    allow_exported_model_train_eval(graph)
-    import torch._inductor.config as inductor_config
-
-    for key, value in variant.get("inductor_config", {}).items():
-        setattr(inductor_config, key, value)
-    return graph
-
-
-@contextlib.contextmanager
-def _silence_export_log():
-    """torch.export.load logs a full traceback before raising on a bad file; the error says enough."""
-    import logging
-
-    log = logging.getLogger("torch.export")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
+        # eager mode cannot quantize some functional ops: fail here so auto can fall back to PT2E
+        _check_runs(converted, ctx.example_input(2), "x86")
+        return converted
+    prepared = pt2e_prepare(ctx.model, ctx.example_input(2), method)
+    calibrate(prepared, batches, ctx, "int8-ptq calibration (pt2e)")
+    return pt2e_convert(prepared)

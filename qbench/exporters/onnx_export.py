@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import io
 import shutil
 import tempfile
@@ -19,9 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from qbench.artifacts import onnx as onnx_format
 from qbench.errors import QBenchError
-from qbench.exporters.base import ExportContext, register_exporter
-from qbench.workspace import atomic_path, read_json
+from qbench.exporters.base import Converted, ExportContext, register_exporter
+from qbench.records import CalibrationInfo, VariantRecord
+from qbench.records.io import atomic_path
 
 OPSET = 18
 INPUT, OUTPUT = "input", "logits"
@@ -30,6 +33,7 @@ FP32_FILE = "model.onnx"
 # top-1 agreement instead, since quantization error is expected to exceed any fixed tolerance
 TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (5e-2, 5e-2)}
 ORT_CALIB = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile", "histogram": "Percentile"}
+LIBRARIES = ("torch", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu")
 
 
 def _quiet_export():
@@ -51,7 +55,7 @@ def _quiet_export():
 def export_fp32_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> dict[str, Any]:
     """torch.onnx.export (dynamo) with a dynamic batch axis, weights inside the one file."""
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with _quiet_export(), atomic_path(path) as tmp:
+    with _quiet_export():
         program = torch.onnx.export(
             copy.deepcopy(model).eval(),
             (example,),
@@ -63,7 +67,7 @@ def export_fp32_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) 
             external_data=False,
             optimize=True,
         )
-        program.save(str(tmp), external_data=False)
+        onnx_format.save(path, program)
     return {"exporter": "torch.onnx.export (dynamo=True)", "opset": OPSET, "dynamic_axes": {INPUT: [0]}}
 
 
@@ -72,8 +76,8 @@ def _fp32_is_current(ctx: ExportContext, path: Path) -> bool:
     if not path.is_file() or not record.is_file():
         return False
     try:
-        ok = read_json(record).get("status") == "ok"
-    except QBenchError:
+        ok = VariantRecord.from_json(record).ok
+    except QBenchError:  # unreadable or of another schema: export afresh
         return False
     return ok and path.stat().st_mtime >= ctx.workspace.model_path.stat().st_mtime
 
@@ -95,9 +99,7 @@ def verify(
     ctx: ExportContext, path: Path, mode: str, tolerance: tuple[float, float] | None
 ) -> dict[str, Any]:
     """Run ``path`` in a real InferenceSession on a batch of 2 and compare with PyTorch."""
-    from qbench.runners.onnxruntime_runner import open_session
-
-    session = open_session(path, mode, device=ctx.options.device)
+    session = onnx_format.open_session(path, mode, device=ctx.options.device)
     x = ctx.example_input(2)
     with torch.inference_mode():
         expected = ctx.model(x).float().numpy()
@@ -124,50 +126,55 @@ def verify(
     return record
 
 
-def _common(mode: str, dtype: str, provider: str) -> dict[str, Any]:
-    return {"format": "onnx", "dtype": dtype, "engine": f"ONNX Runtime ({provider})", "opset": OPSET}
+def _converted(artifact: str, check: dict[str, Any], **fields: Any) -> Converted:
+    """The fields every ONNX variant shares; ``fields`` adds Converted fields and details."""
+    own = {k: fields.pop(k) for k in ("weights", "activations", "granularity", "calibration") if k in fields}
+    return Converted(
+        artifact=artifact,
+        format=onnx_format.FORMAT.name,
+        dtype="float32",
+        engine=f"ONNX Runtime ({check['provider']})",
+        **own,
+        details={"opset": OPSET, **fields, "verification": check},
+    )
 
 
 @register_exporter(
-    "onnx", requires=("onnx", "onnxruntime"), runner="onnxruntime", description="ONNX FP32, ONNX Runtime"
+    "onnx",
+    requires=("onnx", "onnxruntime"),
+    runner="onnxruntime",
+    libraries=LIBRARIES,
+    description="ONNX FP32, ONNX Runtime",
 )
-def export_onnx(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_onnx(ctx: ExportContext, out_dir: Path) -> Converted:
     facts = export_fp32_onnx(ctx.model, ctx.example_input(2), out_dir / FP32_FILE)
     check = verify(ctx, out_dir / FP32_FILE, "onnx", TOLERANCES["fp32"])
-    return {
-        "artifact": FP32_FILE,
-        **_common("onnx", "float32", check["provider"]),
-        **facts,
-        "weights": "fp32",
-        "activations": "fp32",
-        "verification": check,
-    }
+    return _converted(FP32_FILE, check, weights="fp32", activations="fp32", **facts)
 
 
 @register_exporter(
     "onnx-fp16",
     requires=("onnx", "onnxruntime"),
     runner="onnxruntime",
+    libraries=LIBRARIES,
     description="ONNX FP16 weights and activations, FP32 inputs/outputs kept",
 )
-def export_onnx_fp16(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_onnx_fp16(ctx: ExportContext, out_dir: Path) -> Converted:
     import onnx
 
     artifact = "model-fp16.onnx"
     with fp32_onnx(ctx) as source:
         model = onnx.load(str(source))
     converted, converter = to_float16(model)
-    with atomic_path(out_dir / artifact) as tmp:
-        onnx.save_model(converted, str(tmp))
+    onnx_format.save(out_dir / artifact, converted)
     check = verify(ctx, out_dir / artifact, "onnx-fp16", TOLERANCES["fp16"])
-    return {
-        "artifact": artifact,
-        **_common("onnx-fp16", "float32", check["provider"]),
-        "converter": converter,
-        "weights": "fp16",
-        "activations": "fp16 (inputs and outputs fp32, cast at the graph edges)",
-        "verification": check,
-    }
+    return _converted(
+        artifact,
+        check,
+        weights="fp16",
+        activations="fp16 (inputs and outputs fp32, cast at the graph edges)",
+        converter=converter,
+    )
 
 
 def to_float16(model):
@@ -189,7 +196,7 @@ class _Batches:
 
 def quantize_qdq(
     ctx: ExportContext, source: Path, dest: Path, symmetric_activations: bool = False
-) -> dict[str, Any]:
+) -> CalibrationInfo:
     """quant_pre_process + quantize_static: QDQ, per-channel S8S8, the chosen calibration method."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -221,12 +228,8 @@ def quantize_qdq(
                 extra_options={"ActivationSymmetric": symmetric_activations},
             )
         shutil.rmtree(tmp, ignore_errors=True)
-    return {
-        "method": method,
-        "ort_method": ORT_CALIB[method],
-        "note": "histogram maps to ORT's Percentile (99.999th)" if method == "histogram" else None,
-        **calib,
-    }
+    note = "histogram maps to ORT's Percentile (99.999th)" if method == "histogram" else None
+    return dataclasses.replace(calib, observer=ORT_CALIB[method], note=note)
 
 
 def count_qdq(path: Path) -> dict[str, int]:
@@ -245,22 +248,23 @@ def count_qdq(path: Path) -> dict[str, int]:
     "onnx-int8",
     requires=("onnx", "onnxruntime"),
     runner="onnxruntime",
+    ops_unit="GOP/s",
+    libraries=LIBRARIES,
     description="ONNX INT8 QDQ (per-channel S8S8, calibrated), ONNX Runtime",
 )
-def export_onnx_int8(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_onnx_int8(ctx: ExportContext, out_dir: Path) -> Converted:
     artifact = "model-int8.onnx"
     with fp32_onnx(ctx) as source:
         calibration = quantize_qdq(ctx, source, out_dir / artifact)
     check = verify(ctx, out_dir / artifact, "onnx-int8", None)
-    return {
-        "artifact": artifact,
-        **_common("onnx-int8", "float32", check["provider"]),
-        "quantizer": "onnxruntime.quantization.quantize_static after quant_pre_process",
-        "quant_format": "QDQ",
-        "weights": "int8",
-        "activations": "int8",
-        "granularity": "per-channel weights (symmetric), per-tensor activations (asymmetric)",
-        "qdq_nodes": count_qdq(out_dir / artifact),
-        "calibration": calibration,
-        "verification": check,
-    }
+    return _converted(
+        artifact,
+        check,
+        weights="int8",
+        activations="int8",
+        granularity="per-channel weights (symmetric), per-tensor activations (asymmetric)",
+        calibration=calibration,
+        quantizer="onnxruntime.quantization.quantize_static after quant_pre_process",
+        quant_format="QDQ",
+        qdq_nodes=count_qdq(out_dir / artifact),
+    )

@@ -9,22 +9,15 @@ the quantization ranges settle first, then the network adapts to fixed ranges.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from qbench.exporters.base import ExportContext, register_exporter
-from qbench.exporters.int8_ptq import (
-    common_fields,
-    eager_convert,
-    eager_prepare,
-    pt2e_convert,
-    pt2e_prepare,
-    quiet,
-    resolve_engine,
-    save_converted,
-)
+from qbench.artifacts._torch import quiet
+from qbench.artifacts.ao_eager import eager_convert, eager_prepare
+from qbench.exporters.base import Converted, ExportContext, register_exporter
+from qbench.exporters.int8_ptq import LIBRARIES, pt2e_convert, pt2e_prepare, resolve_engine, save_int8
+from qbench.records import QatEpoch, QatInfo
 
 OBSERVER_FREEZE = 0.5
 BN_FREEZE = 0.75
@@ -83,19 +76,22 @@ class _Phases:
 
 
 def _accuracy(model, batches) -> float:
+    """Top-1 accuracy in percent."""
     correct = total = 0
     with torch.no_grad():
         for x, y in batches:
             correct += int((model(x).argmax(1) == y).sum())
             total += len(y)
-    return correct / max(total, 1)
+    return 100.0 * correct / max(total, 1)
 
 
 @register_exporter(
     "qat",
+    ops_unit="GOP/s",
+    libraries=LIBRARIES,
     description="quantization-aware training (fake-quant fine-tuning), then converted like int8-ptq",
 )
-def export_qat(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
     from qbench.data.registry import loader
 
     opts = ctx.options
@@ -147,21 +143,23 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
             phases.eval()
             val_acc = _accuracy(prepared, val)
         history.append(
-            {"epoch": epoch, "loss": loss_sum / seen, "train_acc": correct / seen, "val_acc": val_acc}
+            QatEpoch(
+                epoch=epoch, train_loss=loss_sum / seen, train_acc=100.0 * correct / seen, val_acc=val_acc
+            )
         )
     converted = eager_convert(prepared) if engine == "x86" else pt2e_convert(prepared)
-    fields = save_converted(engine, converted, ctx, out_dir, "model-qat")
-    qat = {
-        "epochs": opts.qat_epochs,
-        "lr": opts.qat_lr,
-        "optimizer": "SGD, momentum 0.9",
-        "batch_size": BATCH_SIZE,
-        "batches_per_epoch": steps_per_epoch,
-        "observers_frozen_at_step": observer_step,
-        "bn_frozen_at_step": bn_step,
-        "bn_layers_frozen": phases.bn_frozen,
-        "fp32_val_acc": fp32_val,
-        "history": history,
-        "data": "train split (training augmentation); val_acc on the val split with fake-quant",
-    }
-    return {**fields, **common_fields(ctx, engine, why, None), "calibration": None, "qat": qat}
+    result = save_int8(engine, why, converted, ctx, out_dir, "model-qat")
+    result.qat = QatInfo(
+        epochs=opts.qat_epochs,
+        lr=opts.qat_lr,
+        optimizer="SGD, momentum 0.9",
+        batch_size=BATCH_SIZE,
+        batches_per_epoch=steps_per_epoch,
+        observers_frozen_at_step=observer_step,
+        bn_frozen_at_step=bn_step,
+        bn_layers_frozen=phases.bn_frozen > 0,
+        fp32_val_acc=fp32_val,
+        history=history,
+        data="train split (training augmentation); val_acc on the val split with fake-quant",
+    )
+    return result

@@ -12,12 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qbench.exporters.base import ExportContext, register_exporter
+from qbench.artifacts import tensorrt_plan
+from qbench.exporters.base import Converted, ExportContext, register_exporter
 from qbench.exporters.onnx_export import INPUT, fp32_onnx, quantize_qdq, to_float16
-from qbench.workspace import atomic_path
 
 MAX_BATCH = 64  # the largest batch of the default sweep; the profile's opt and max
 WORKSPACE_BYTES = 1 << 30
+LIBRARIES = ("torch", "onnx", "onnxruntime", "tensorrt")
 
 
 def build_engine(onnx_path: Path, plan_path: Path, input_size: int) -> dict[str, Any]:
@@ -44,8 +45,7 @@ def build_engine(onnx_path: Path, plan_path: Path, input_size: int) -> dict[str,
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT could not build an engine from {onnx_path.name}; see its log above")
-    with atomic_path(plan_path) as tmp:
-        tmp.write_bytes(bytes(serialized))
+    tensorrt_plan.FORMAT.save(plan_path, serialized)
     return {
         "tensorrt": trt.__version__,
         "strongly_typed": True,
@@ -54,23 +54,25 @@ def build_engine(onnx_path: Path, plan_path: Path, input_size: int) -> dict[str,
     }
 
 
-def _fields(mode: str, facts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "format": "tensorrt-plan",
-        "dtype": "float32",
-        "engine": f"TensorRT {facts['tensorrt']} (strongly typed)",
-        "max_batch": MAX_BATCH,
-        **facts,
-    }
+def _converted(artifact: str, facts: dict[str, Any], **fields: Any) -> Converted:
+    return Converted(
+        artifact=artifact,
+        format=tensorrt_plan.FORMAT.name,
+        dtype="float32",
+        engine=f"TensorRT {facts['tensorrt']} (strongly typed)",
+        **fields,
+        details={"max_batch": MAX_BATCH, **facts},
+    )
 
 
 @register_exporter(
     "tensorrt-fp16",
     requires=("cuda", "tensorrt"),
     runner="tensorrt",
+    libraries=LIBRARIES,
     description="TensorRT engine from the FP16 ONNX (FP32 I/O)",
 )
-def export_tensorrt_fp16(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_tensorrt_fp16(ctx: ExportContext, out_dir: Path) -> Converted:
     import onnx
 
     artifact = "model-fp16.plan"
@@ -78,26 +80,28 @@ def export_tensorrt_fp16(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
         fp16_path = Path(tmp) / "model-fp16.onnx"
         onnx.save_model(to_float16(onnx.load(str(source)))[0], str(fp16_path))
         facts = build_engine(fp16_path, out_dir / artifact, ctx.input_size)
-    return {"artifact": artifact, **_fields("tensorrt-fp16", facts), "weights": "fp16", "activations": "fp16"}
+    return _converted(artifact, facts, weights="fp16", activations="fp16")
 
 
 @register_exporter(
     "tensorrt-int8",
     requires=("cuda", "tensorrt"),
     runner="tensorrt",
+    ops_unit="GOP/s",
+    libraries=LIBRARIES,
     description="TensorRT engine from an explicit INT8 QDQ ONNX (no implicit calibrator)",
 )
-def export_tensorrt_int8(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+def export_tensorrt_int8(ctx: ExportContext, out_dir: Path) -> Converted:
     artifact = "model-int8.plan"
     with fp32_onnx(ctx) as source, tempfile.TemporaryDirectory(prefix="qbench-trt-") as tmp:
         qdq_path = Path(tmp) / "model-int8-qdq.onnx"
         calibration = quantize_qdq(ctx, source, qdq_path, symmetric_activations=True)
         facts = build_engine(qdq_path, out_dir / artifact, ctx.input_size)
-    return {
-        "artifact": artifact,
-        **_fields("tensorrt-int8", facts),
-        "weights": "int8",
-        "activations": "int8 (symmetric, explicit QDQ)",
-        "granularity": "per-channel weights, per-tensor activations",
-        "calibration": calibration,
-    }
+    return _converted(
+        artifact,
+        facts,
+        weights="int8",
+        activations="int8 (symmetric, explicit QDQ)",
+        granularity="per-channel weights, per-tensor activations",
+        calibration=calibration,
+    )

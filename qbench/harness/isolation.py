@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from qbench.harness import efficiency, stats
-from qbench.harness.options import BenchOptions
-from qbench.harness.result import BenchResult
 from qbench.harness.sweep import baseline_info, bench_variant, failed_result
 from qbench.harness.worker import PROGRESS_PREFIX
+from qbench.records import BenchOptions, BenchResult, EnvRecord, ModelFacts
 from qbench.workspace import Workspace
 
 ERROR_TAIL_LINES = 15
+NOT_ISOLATED = "none (--no-isolate): memory numbers include earlier variants"
 # called as on_batch(mode, batch_size) after each measured batch size
 BatchFn = Callable[[str, int], None]
 
@@ -35,22 +35,26 @@ def run_isolated(
     mode: str,
     options: BenchOptions,
     *,
-    facts: dict[str, Any],
+    facts: ModelFacts,
     meta: dict[str, Any],
     with_accuracy: bool,
-    machine_env: dict[str, Any] | None = None,
+    machine: EnvRecord | None = None,
     on_batch: BatchFn | None = None,
 ) -> BenchResult:
-    """One variant in a fresh ``python -m qbench.harness.worker`` process."""
+    """One variant in a fresh ``python -m qbench.harness.worker`` process.
+
+    The job goes over as plain JSON (records as their ``to_dict``); the worker's answer is a
+    BenchResult file, read back through the record so a malformed one is refused.
+    """
     with tempfile.TemporaryDirectory(prefix=f"qbench-{mode}-") as tmp:
         job_path, out = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job = {
             "workspace": str(ws.root.resolve()),
             "mode": mode,
             "options": options.to_dict(),
-            "facts": facts,
+            "facts": facts.to_dict(),
             "meta": meta,
-            "machine_env": machine_env,
+            "machine": None if machine is None else machine.to_dict(),
             "with_accuracy": with_accuracy,
             "out": str(out),
         }
@@ -85,15 +89,17 @@ def run_isolated(
 def merge(results: list[BenchResult], options: BenchOptions) -> BenchResult:
     """Fold R repeats of one variant into one record (accuracy and memory from the first)."""
     first = results[0]
-    ok = [r for r in results if r.status == "ok"]
-    if first.status != "ok" or len(ok) < 2:
+    ok = [r for r in results if r.ok]
+    if not first.ok or len(ok) < 2:
         return first
     first.latency = [
         stats.merge_repeats([r.latency_at(s.batch_size) for r in ok], options.cv_threshold)
         for s in first.latency
     ]
-    first.efficiency = efficiency.annotate(first.latency, first.model.get("flops"), first.variant)
-    first.settings["repeats_done"] = len(ok)
+    assert first.model is not None and first.variant is not None  # bench_variant sets both when ok
+    first.efficiency = efficiency.annotate(first.latency, first.model.flops, first.variant.ops_unit)
+    first.settings.repeats_done = len(ok)
+    first.settings.statistics = stats.conventions(repeats=len(ok))
     return first
 
 
@@ -113,7 +119,7 @@ def bench_modes(
     runs: dict[str, list[BenchResult]] = {m: [] for m in modes}
     for repeat in range(options.repeats):
         for mode in modes:
-            if runs[mode] and runs[mode][0].status != "ok":
+            if runs[mode] and not runs[mode][0].ok:
                 continue  # skipped or failed once: the same on every repeat
             with_accuracy = repeat == 0 and options.accuracy
             result = _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch)
@@ -129,12 +135,12 @@ def bench_modes(
 
 
 def _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch) -> BenchResult:
-    common = {"facts": facts, "meta": meta, "machine_env": machine, "with_accuracy": with_accuracy}
+    common = {"facts": facts, "meta": meta, "machine": machine, "with_accuracy": with_accuracy}
     if options.isolate:
         return run_isolated(ws, mode, options, on_batch=on_batch, **common)
     try:
         result = bench_variant(ws, mode, options, progress=on_batch, **common)
     except Exception as exc:  # a crashing variant is recorded, the run goes on
         result = failed_result(mode, options, exc)
-    result.settings["isolation"] = "none (--no-isolate): memory numbers include earlier variants"
+    result.settings.isolation = NOT_ISOLATED
     return result

@@ -10,6 +10,14 @@ Conventions (recorded in the result's ``settings.statistics``):
   two largest), so it is listed in ``unreliable_percentiles``.
 - ``throughput = batch x iterations / timed wall time`` (the whole loop, sync included), so
   it is the rate a caller would see back to back, not 1/median.
+- ``median_ci_low_ms`` / ``median_ci_high_ms``: a distribution-free 95% confidence interval of
+  the median from order statistics. The number of values below the true median is
+  Binomial(n, 1/2), so the k-th and (n-k+1)-th smallest values bracket it with probability
+  ``1 - 2 * P(B < k)``; k is the largest rank that keeps that at 95% or more (for n = 100:
+  the 40th and 61st values). Below ``MIN_CI_VALUES`` values no pair reaches 95%: NaN.
+  With ``--repeats R`` the unit is one process run: when ``R >= MIN_CI_VALUES`` the interval
+  comes from the R per-repeat medians (so run-to-run variation is in it), otherwise from the
+  pooled samples, and ``settings.statistics["median_ci"]`` says which.
 """
 
 from __future__ import annotations
@@ -17,22 +25,66 @@ from __future__ import annotations
 import statistics as _st
 
 import numpy as np
+from scipy.stats import binom
 
-from qbench.harness.result import LatencyStats
 from qbench.harness.timing import TimingRun
+from qbench.records import LatencyStats
 
 TAIL_SAMPLES = 10
 PERCENTILES = {"p90": 90.0, "p95": 95.0, "p99": 99.0}
 DEFAULT_CV_THRESHOLD = 0.10
+CI_LEVEL = 0.95
+# the smallest n whose extreme order statistics cover the median with 95%: 1 - 2 / 2**6 = 0.969
+MIN_CI_VALUES = 6
 
-CONVENTIONS = {
-    "std": "sample standard deviation (ddof=1)",
-    "percentiles": "numpy linear interpolation",
-    "percentile_reliability": f"p is reliable when n*(1-p) >= {TAIL_SAMPLES} (p99 needs 1000 samples)",
-    "throughput": "batch x iterations / timed wall time of the loop (sync included)",
-    "per_image_ms": "median_ms / batch_size",
-    "noisy": "cv = std/mean above the threshold",
-}
+_CI_RULE = (
+    f"{CI_LEVEL:.0%} distribution-free confidence interval of the median from order statistics "
+    f"(Binomial(n, 1/2) ranks; NaN below {MIN_CI_VALUES} values)"
+)
+
+
+def conventions(repeats: int = 1) -> dict[str, str]:
+    """The statistics' definitions, as recorded in ``settings.statistics`` of a result."""
+    if repeats >= MIN_CI_VALUES:
+        ci_source = f"{_CI_RULE}, computed from the {repeats} per-repeat medians"
+    elif repeats > 1:
+        ci_source = f"{_CI_RULE}, computed from the pooled samples ({repeats} repeats < {MIN_CI_VALUES})"
+    else:
+        ci_source = f"{_CI_RULE}, computed from the samples"
+    return {
+        "median": "median of the samples; with repeats, the median of the per-repeat medians",
+        "median_ci": ci_source,
+        "std": "sample standard deviation (ddof=1)",
+        "percentiles": "numpy linear interpolation",
+        "percentile_reliability": f"p is reliable when n*(1-p) >= {TAIL_SAMPLES} (p99 needs 1000 samples)",
+        "throughput": "batch x iterations / timed wall time of the loop (sync included)",
+        "per_image_ms": "median_ms / batch_size",
+        "noisy": "cv = std/mean above the threshold",
+    }
+
+
+CONVENTIONS = conventions()
+
+
+def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int] | None:
+    """1-based ranks (k, n-k+1) of the order statistics bracketing the median, or None if n is too small."""
+    # P(B <= k-1) <= (1-level)/2 for B ~ Binomial(n, 1/2); binom.ppf is the smallest k with P(B <= k) >= q
+    k = int(binom.ppf((1 - level) / 2, n, 0.5)) if n > 0 else 0
+    if k >= 1 and binom.cdf(k, n, 0.5) <= (1 - level) / 2:
+        k += 1  # the cdf lands exactly on the tail mass: one rank further in still covers
+    if k < 1:
+        return None
+    return k, n - k + 1
+
+
+def median_ci(values: list[float] | np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The order-statistic confidence interval of the median of ``values``; NaNs when too few."""
+    a = np.sort(np.asarray(values, dtype=np.float64))
+    ranks = median_ci_ranks(int(a.size), level)
+    if ranks is None:
+        return float("nan"), float("nan")
+    low, high = ranks
+    return float(a[low - 1]), float(a[high - 1])
 
 
 def unreliable_percentiles(n: int) -> list[str]:
@@ -57,6 +109,7 @@ def latency_stats(
     std = float(a.std(ddof=1)) if a.size > 1 else 0.0
     p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(a, [25, 50, 75, 90, 95, 99]))
     cv = std / mean if mean > 0 else 0.0
+    ci_low, ci_high = median_ci(a)
     return LatencyStats(
         batch_size=batch_size,
         n_samples=int(a.size),
@@ -64,6 +117,8 @@ def latency_stats(
         cold_ms=cold_ms,
         mean_ms=mean,
         median_ms=p50,
+        median_ci_low_ms=ci_low,
+        median_ci_high_ms=ci_high,
         std_ms=std,
         min_ms=float(a.min()),
         max_ms=float(a.max()),
@@ -98,8 +153,10 @@ def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THR
     """One batch size measured in R separate runs: pooled statistics, median of medians.
 
     ``median_ms`` (and ``per_image_ms``) become the median of the R run medians, which
-    resists one run disturbed as a whole (another process waking up); the other statistics
-    pool all samples; ``repeats`` keeps each run's median so the spread stays visible.
+    resists one run disturbed as a whole (another process waking up); its confidence
+    interval comes from the run medians when there are enough of them (see the module
+    docstring); the other statistics pool all samples; ``repeats`` keeps each run's median
+    so the spread stays visible.
     """
     if len(runs) == 1:
         return runs[0]
@@ -115,6 +172,8 @@ def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THR
     )
     medians = [r.median_ms for r in runs]
     merged.median_ms = float(_st.median(medians))
+    if len(medians) >= MIN_CI_VALUES:
+        merged.median_ci_low_ms, merged.median_ci_high_ms = median_ci(medians)
     merged.per_image_ms = merged.median_ms / merged.batch_size
     merged.repeats = medians
     return merged

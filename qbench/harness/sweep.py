@@ -18,43 +18,51 @@ from typing import Any
 import torch
 
 from qbench import capabilities
+from qbench.errors import QBenchError
 from qbench.harness import accuracy as acc
 from qbench.harness import efficiency, memory, stats
-from qbench.harness.options import BenchOptions
-from qbench.harness.result import BenchResult, MemoryStats
 from qbench.harness.timing import time_call
-from qbench.workspace import Workspace, read_json
+from qbench.records import (
+    BaselineRef,
+    BenchOptions,
+    BenchResult,
+    BenchSettings,
+    DataConfig,
+    EnvRecord,
+    MemoryStats,
+    ModelFacts,
+    VariantRecord,
+)
+from qbench.workspace import Workspace
 
 # called as progress(mode, batch_size) after each batch size is measured
 ProgressFn = Callable[[str, int], None]
+FP32_MODE = "fp32"
 
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def skip_reason(variant: dict[str, Any], options: BenchOptions) -> str | None:
-    if variant.get("status") == "skipped":
-        return variant.get("skip_reason") or "skipped at conversion"
-    if variant.get("status") not in (None, "ok"):
-        return (
-            f"variant status is {variant.get('status')!r}; rerun 'qbench quantize --mode {variant['mode']}'"
-        )
-    requires = tuple(variant.get("requires") or ())
+def skip_reason(variant: VariantRecord, options: BenchOptions) -> str | None:
+    if variant.status == "skipped":
+        return variant.skip_reason or "skipped at conversion"
+    if variant.status != "ok":
+        return f"variant status is {variant.status!r}; rerun 'qbench quantize --mode {variant.mode}'"
+    requires = tuple(variant.requires)
     if options.device.startswith("cuda"):
         requires = ("cuda", *requires)
     reason = capabilities.first_missing(requires)
     if reason:
         return reason
-    import qbench.runners.builtin  # noqa: F401
-    from qbench.runners.base import RUNNERS
+    from qbench.runners.base import RUNNERS  # the registry imports its built-in runners on lookup
 
-    if variant.get("runner") not in RUNNERS:
-        return f"runner {variant.get('runner')!r} is not available in this qbench installation"
+    if variant.runner not in RUNNERS:
+        return f"runner {variant.runner!r} is not available in this qbench installation"
     return None
 
 
-def baseline_info(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
+def baseline_info(ws: Workspace) -> tuple[ModelFacts, dict[str, Any]]:
     """The model facts (parameters, FLOPs as MACs, FP32 size) and the checkpoint metadata."""
     from qbench.baselines.checkpoint import load_checkpoint
     from qbench.baselines.summary import summarize
@@ -62,16 +70,34 @@ def baseline_info(ws: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
     model, meta = load_checkpoint(ws.model_path)
     summary = summarize(model, int(meta["input_size"]), meta["model"], int(meta["num_classes"]))
     meta = {k: v for k, v in meta.items() if k not in ("format", "schema_version")}
-    return {
-        "name": meta["model"],
-        "num_classes": int(meta["num_classes"]),
-        "input_size": int(meta["input_size"]),
-        "params": summary.total_params,
-        "trainable_params": summary.trainable_params,
-        "flops": summary.flops,
-        "flops_unit": "MACs (multiply-accumulates of conv and linear layers, as the reference report)",
-        "fp32_size_bytes": summary.size_bytes,
-    }, meta
+    facts = ModelFacts(
+        name=meta["model"],
+        num_classes=int(meta["num_classes"]),
+        input_size=int(meta["input_size"]),
+        total_params=summary.total_params,
+        trainable_params=summary.trainable_params,
+        flops=summary.flops,
+        fp32_size_bytes=summary.size_bytes,
+    )
+    return facts, meta
+
+
+def checkpoint_variant(ws: Workspace, meta: dict[str, Any]) -> tuple[VariantRecord, Path]:
+    """fp32 as the baseline checkpoint itself, for a workspace without variants/fp32/variant.json:
+    the record and the folder its artifact is relative to."""
+    record = VariantRecord(
+        mode=FP32_MODE,
+        status="ok",
+        runner="torch",
+        description="the FP32 baseline checkpoint, eager PyTorch",
+        baseline=BaselineRef(
+            model=meta["model"], num_classes=int(meta["num_classes"]), input_size=int(meta["input_size"])
+        ),
+        artifact=ws.model_path.name,
+        format="checkpoint",
+        dtype="float32",
+    )
+    return record, ws.baseline_dir
 
 
 def artifact_bytes(path: Path) -> int | None:
@@ -89,9 +115,14 @@ def tiled_batch(images: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def _test_split(meta: dict[str, Any]):
-    from qbench.data.registry import data_config_from_meta, load_data
+    from qbench.data.registry import load_data
 
-    return load_data(data_config_from_meta(meta))
+    return load_data(DataConfig.from_dict(meta["data"], "the checkpoint's data config"))
+
+
+def bench_settings(options: BenchOptions) -> BenchSettings:
+    timer = "CUDA events + one synchronize per iteration" if options.device != "cpu" else "perf_counter"
+    return BenchSettings(options=options, statistics=stats.conventions(), timer=timer)
 
 
 def bench_variant(
@@ -99,25 +130,25 @@ def bench_variant(
     mode: str,
     options: BenchOptions,
     *,
-    facts: dict[str, Any] | None = None,
+    facts: ModelFacts | None = None,
     meta: dict[str, Any] | None = None,
-    machine_env: dict[str, Any] | None = None,
+    machine: EnvRecord | None = None,
     with_accuracy: bool | None = None,
     progress: ProgressFn | None = None,
 ) -> BenchResult:
     """Measure ``mode``; a variant that cannot run here comes back as skipped, never raised.
 
     ``facts`` and ``meta`` (from :func:`baseline_info`) are computed here when not given;
-    ``machine_env`` (``qbench.env.capture()`` from the parent) saves re-probing the machine.
+    ``machine`` (``qbench.env.capture()`` from the parent) saves re-probing the machine.
     """
-    variant = read_json(ws.variant_json(mode), "variant record")
+    variant = VariantRecord.from_json(ws.variant_json(mode))
     result = BenchResult(
         mode=mode,
         status="ok",
-        runner=variant.get("runner"),
+        settings=bench_settings(options),
+        runner=variant.runner,
         device=options.device,
         variant=variant,
-        settings=_settings(options),
         created=now(),
     )
     reason = skip_reason(variant, options)
@@ -125,28 +156,32 @@ def bench_variant(
         result.status, result.skip_reason = "skipped", reason
         result.notes.append(f"{mode}: skipped: {reason}")
         return result
+    if variant.artifact is None:
+        raise QBenchError(
+            f"{ws.variant_json(mode)} names no artifact; rerun 'qbench quantize --mode {mode}'."
+        )
     if facts is None or meta is None:
         facts, meta = baseline_info(ws)
     with_accuracy = options.accuracy if with_accuracy is None else with_accuracy
     _measure(ws, result, variant, meta, options, with_accuracy, progress)
     result.model = facts
-    result.efficiency = efficiency.annotate(result.latency, result.model.get("flops"), variant)
-    result.size_bytes = artifact_bytes(ws.variant_dir(mode) / variant["artifact"])
+    result.efficiency = efficiency.annotate(result.latency, facts.flops, variant.ops_unit)
+    result.size_bytes = artifact_bytes(ws.variant_dir(mode) / variant.artifact)
     from qbench import env
 
-    result.env = env.capture(machine_env)
+    result.env = env.capture(machine)
     return result
 
 
-def _settings(options: BenchOptions) -> dict[str, Any]:
-    return {
-        **options.to_dict(),
-        "statistics": stats.CONVENTIONS,
-        "timer": "CUDA events + one synchronize per iteration" if options.device != "cpu" else "perf_counter",
-    }
-
-
-def _measure(ws, result: BenchResult, variant, meta, options: BenchOptions, with_accuracy: bool, progress):
+def _measure(
+    ws,
+    result: BenchResult,
+    variant: VariantRecord,
+    meta,
+    options: BenchOptions,
+    with_accuracy: bool,
+    progress,
+):
     from qbench.runners.base import create_runner
 
     data = _test_split(meta)
@@ -160,7 +195,7 @@ def _measure(ws, result: BenchResult, variant, meta, options: BenchOptions, with
     runner = create_runner(variant, ws.variant_dir(result.mode), device=options.device, threads=threads)
     load_start = time.perf_counter()
     runner.load()
-    result.settings["load_seconds"] = time.perf_counter() - load_start
+    result.settings.load_seconds = time.perf_counter() - load_start
     mem.rss_after_load_mb = memory.rss_bytes() / memory.MB
     try:
         memory.reset_gpu_peak(options.device)
@@ -207,24 +242,25 @@ def _measure(ws, result: BenchResult, variant, meta, options: BenchOptions, with
         gc.collect()
     if with_accuracy:
         acc.save_logits(ws, result.mode, logits)
-        reference = logits if result.mode == "fp32" else _fp32_logits(ws, options, data.test, len(labels))
+        reference = (
+            logits if result.mode == FP32_MODE else _fp32_logits(ws, options, meta, data.test, len(labels))
+        )
         if reference is None:
             result.notes.append("agreement with FP32: n/a (the fp32 variant cannot run here)")
         result.accuracy = acc.accuracy_stats(logits, labels, data.class_names, reference)
 
 
-def _fp32_logits(ws: Workspace, options: BenchOptions, test_set, n: int):
+def _fp32_logits(ws: Workspace, options: BenchOptions, meta: dict[str, Any], test_set, n: int):
     """fp32's saved logits; computed now (after this variant's measurement) when missing."""
-    saved = acc.load_logits(ws, "fp32", n)
+    saved = acc.load_logits(ws, FP32_MODE, n)
     if saved is not None:
         return saved
     from qbench.runners.base import create_runner
 
-    if ws.variant_json("fp32").is_file():
-        variant, vdir = read_json(ws.variant_json("fp32"), "variant record"), ws.variant_dir("fp32")
-    else:  # the baseline checkpoint is fp32's artifact
-        variant = {"mode": "fp32", "runner": "torch", "format": "checkpoint", "dtype": "float32"}
-        variant["artifact"], vdir = ws.model_path.name, ws.baseline_dir
+    if ws.variant_json(FP32_MODE).is_file():
+        variant, vdir = VariantRecord.from_json(ws.variant_json(FP32_MODE)), ws.variant_dir(FP32_MODE)
+    else:
+        variant, vdir = checkpoint_variant(ws, meta)
     if skip_reason(variant, options):
         return None
     runner = create_runner(variant, vdir, device=options.device, threads=options.threads)
@@ -233,7 +269,7 @@ def _fp32_logits(ws: Workspace, options: BenchOptions, test_set, n: int):
         logits, _ = acc.collect_logits(runner, test_set, options.accuracy_batch_size)
     finally:
         runner.close()
-    acc.save_logits(ws, "fp32", logits)
+    acc.save_logits(ws, FP32_MODE, logits)
     return logits
 
 
@@ -245,8 +281,8 @@ def failed_result(mode: str, options: BenchOptions, error: BaseException | str) 
         mode=mode,
         status="failed",
         skip_reason=last[:300],
+        settings=bench_settings(options),
         device=options.device,
-        settings=_settings(options),
         notes=[f"{mode}: failed: {last[:300]}", tail],
         created=now(),
     )

@@ -2,8 +2,8 @@
 
     python -m qbench.harness.worker JOB.json
 
-JOB.json holds the workspace root, the mode, the BenchOptions, the baseline facts and the
-path to write the BenchResult to. Progress goes to stdout as ``QBENCH-PROGRESS <mode> <batch>``
+JOB.json holds the workspace root, the mode, the BenchOptions, the baseline facts (ModelFacts),
+the machine's EnvRecord (records as their ``to_dict``) and the path to write the BenchResult to. Progress goes to stdout as ``QBENCH-PROGRESS <mode> <batch>``
 lines. Modules named in QBENCH_PLUGINS (comma-separated) are imported first, so runners and
 exporters from outside qbench can register themselves.
 """
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 PROGRESS_PREFIX = "QBENCH-PROGRESS"
+FRESH_PROCESS = "fresh process"
 
 
 def import_plugins() -> None:
@@ -25,12 +26,13 @@ def import_plugins() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qbench.harness.options import BenchOptions
     from qbench.harness.sweep import bench_variant, failed_result
+    from qbench.records import BenchOptions, EnvRecord, ModelFacts
     from qbench.workspace import Workspace
 
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
     options = BenchOptions.from_dict(job["options"])
+    machine = None if job["machine"] is None else EnvRecord.from_dict(job["machine"])
 
     def progress(mode: str, batch_size: int) -> None:
         print(f"{PROGRESS_PREFIX} {mode} {batch_size}", flush=True)
@@ -41,15 +43,15 @@ def main(argv: list[str] | None = None) -> int:
             Workspace(Path(job["workspace"])),
             job["mode"],
             options,
-            facts=job.get("facts"),
-            meta=job.get("meta"),
-            machine_env=job.get("machine_env"),
-            with_accuracy=job.get("with_accuracy"),
+            facts=ModelFacts.from_dict(job["facts"]),
+            meta=job["meta"],
+            machine=machine,
+            with_accuracy=job["with_accuracy"],
             progress=progress,
         )
     except Exception as exc:  # any failure of the variant becomes its 'failed' record
         result = failed_result(job["mode"], options, exc)
-    result.settings["isolation"] = "fresh process"
+    result.settings.isolation = FRESH_PROCESS
     result.save_json(Path(job["out"]))
     return 0 if result.status != "failed" else 1
 

@@ -47,6 +47,7 @@ def make_env(templates_dir: str | Path | None = None) -> jinja2.Environment:
         signed=fmt.signed,
         ratio=fmt.ratio,
         latex=fmt.latex,
+        dash=fmt.dash,
         md=fmt.markdown_cell,
     )
     return env

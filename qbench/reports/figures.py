@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qbench.workspace import atomic_path
+
+if TYPE_CHECKING:
+    from qbench.reports.context import ReportContext
+    from qbench.reports.rows import LatencyRow, VariantRow
 
 FORMATS = ("svg", "png", "pdf")
 # noisy measurements get a hollow marker, so they are visible in print too
@@ -58,22 +63,38 @@ def _save(fig, out_dir: Path, name: str, title: str, caption: str) -> dict[str, 
     return {"name": name, "title": title, "caption": caption, "files": files, "data_uri": uri}
 
 
-def _series(ctx: dict[str, Any]) -> list[dict[str, Any]]:
-    return [v for v in ctx["variants"] if v["ok"] and v["latency"]]
+def _series(ctx: ReportContext) -> list[VariantRow]:
+    return [v for v in ctx.variants if v.ok and v.latency]
 
 
 def _style(i: int) -> dict[str, Any]:
     return {"marker": _MARKERS[i % len(_MARKERS)], "markersize": 5, "linewidth": 1.4}
 
 
-def _latency_like(ctx, out_dir: Path, key: str, name: str, title: str, ylabel: str, caption: str):
+def _median_ms(row: LatencyRow) -> float:
+    return row.stats.median_ms
+
+
+def _median_throughput(row: LatencyRow) -> float:
+    return row.median_throughput_ips
+
+
+def _latency_like(
+    ctx: ReportContext,
+    out_dir: Path,
+    value: Callable[[LatencyRow], float],
+    name: str,
+    title: str,
+    ylabel: str,
+    caption: str,
+):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for i, v in enumerate(_series(ctx)):
-        xs = [r["batch_size"] for r in v["latency"]]
-        ys = [r[key] for r in v["latency"]]
-        ax.plot(xs, ys, label=v["label"], **_style(i))
-        noisy = [(x, y) for x, y, r in zip(xs, ys, v["latency"], strict=True) if r["noisy"]]
+        xs = [r.batch_size for r in v.latency]
+        ys = [value(r) for r in v.latency]
+        ax.plot(xs, ys, label=v.label, **_style(i))
+        noisy = [(x, y) for x, y, r in zip(xs, ys, v.latency, strict=True) if r.noisy]
         if noisy:
             ax.scatter(
                 *zip(*noisy, strict=True),
@@ -83,12 +104,12 @@ def _latency_like(ctx, out_dir: Path, key: str, name: str, title: str, ylabel: s
                 linewidths=1.5,
                 zorder=5,
             )
-    if any(r["noisy"] for v in _series(ctx) for r in v["latency"]):
+    if any(r.noisy for v in _series(ctx) for r in v.latency):
         ax.scatter([], [], s=120, facecolors="none", edgecolors="red", label="noisy (CV above threshold)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xticks(ctx["batch_sizes"] or [1])
-    ax.set_xticklabels([str(b) for b in ctx["batch_sizes"]] or ["1"])
+    ax.set_xticks(ctx.batch_sizes or [1])
+    ax.set_xticklabels([str(b) for b in ctx.batch_sizes] or ["1"])
     ax.set_xlabel("batch size")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -112,9 +133,9 @@ def _accuracy_vs_size(ctx, out_dir: Path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     points = [
-        (v["size_mb"], v["top1"], v["label"])
-        for v in ctx["variants"]
-        if v["ok"] and v["size_mb"] is not None and v["top1"] is not None
+        (v.size_mb, v.top1, v.label)
+        for v in ctx.variants
+        if v.ok and v.size_mb is not None and v.top1 is not None
     ]
     front = _pareto(points)
     seen: dict[tuple[float, float], int] = {}
@@ -139,7 +160,7 @@ def _accuracy_vs_size(ctx, out_dir: Path):
 
 
 def _confusions(ctx, out_dir: Path):
-    vs = [v for v in ctx["variants"] if v["ok"] and v["confusion"]]
+    vs = [v for v in ctx.variants if v.ok and v.confusion]
     if not vs:
         return None
     plt = _plt()
@@ -149,11 +170,11 @@ def _confusions(ctx, out_dir: Path):
     for ax in axes.flat[len(vs) :]:
         ax.axis("off")
     for ax, v in zip(axes.flat, vs, strict=False):
-        matrix = v["confusion"]
+        matrix = v.confusion
         n = len(matrix)
         ax.imshow(matrix, cmap="Blues")
         ax.grid(False)
-        names = v["class_names"] or [str(i) for i in range(n)]
+        names = v.class_names or [str(i) for i in range(n)]
         ticks = list(range(n))
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
@@ -166,7 +187,7 @@ def _confusions(ctx, out_dir: Path):
                     if count:
                         color = "white" if count > peak / 2 else "black"
                         ax.text(j, i, str(count), ha="center", va="center", fontsize=5.5, color=color)
-        ax.set_title(f"{v['label']} ({v['cells']['top1']})", fontsize=8)
+        ax.set_title(f"{v.label} ({v.cells.top1})", fontsize=8)
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("true", fontsize=7)
     fig.tight_layout()
@@ -174,45 +195,48 @@ def _confusions(ctx, out_dir: Path):
     return _save(fig, out_dir, "confusion", "Confusion matrices", caption)
 
 
-def _training(ctx, out_dir: Path):
-    curves = []
-    for b in ctx["baselines"]:
-        hist = b["train"]["history"]
-        if hist:
-            tag = "FP32" if not ctx["multi"] else f"FP32 @ {b['source']}"
-            curves.append((tag, hist))
-    for v in ctx["variants"]:
-        if v["conversion"]["qat_history"]:
-            curves.append((f"QAT {v['label']}", v["conversion"]["qat_history"]))
+def _training(ctx: ReportContext, out_dir: Path):
+    """FP32 training curves and QAT fine-tuning curves (loss; accuracy in percent)."""
+    curves: list[tuple[str, list[Any]]] = []
+    for b in ctx.baselines:
+        if b.train.history:
+            curves.append(("FP32" if not ctx.multi else f"FP32 @ {b.source}", b.train.history))
+    fp32_epochs = max((h.epoch for h in curves[0][1]), default=0) if curves else 0
+    for v in ctx.variants:
+        if v.conversion.qat_history:
+            curves.append(("QAT" if v.label == "qat" else f"QAT {v.label}", v.conversion.qat_history))
     if not curves:
         return None
     plt = _plt()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9.0, 3.4))
     for i, (tag, hist) in enumerate(curves):
         # QAT epochs continue after the FP32 run they fine-tune
-        start = 0
-        if tag.startswith("QAT") and curves[0][0].startswith("FP32"):
-            start = max((h.get("epoch", 0) for h in curves[0][1]), default=0)
-        ep = [start + h.get("epoch", k + 1) for k, h in enumerate(hist)]
+        start = fp32_epochs if tag.startswith("QAT") else 0
+        ep = [start + h.epoch for h in hist]
         for key, ax, style in (
             ("train_loss", ax_loss, "-"),
             ("val_loss", ax_loss, "--"),
             ("train_acc", ax_acc, "-"),
             ("val_acc", ax_acc, "--"),
         ):
-            pts = [(e, h[key]) for e, h in zip(ep, hist, strict=True) if h.get(key) is not None]
-            if pts:
-                ax.plot(
-                    *zip(*pts, strict=True),
-                    style,
-                    marker=_MARKERS[i % len(_MARKERS)],
-                    markersize=3,
-                    color=f"C{i}",
-                    label=f"{tag} {key.split('_')[0]}",
-                )
+            if not hasattr(hist[0], key):  # QAT records no validation loss
+                continue
+            ax.plot(
+                ep,
+                [getattr(h, key) for h in hist],
+                style,
+                marker=_MARKERS[i % len(_MARKERS)],
+                markersize=3,
+                color=f"C{i}",
+                label=f"{tag} {key.split('_')[0]}",
+            )
     ax_loss.set_title("Loss")
     ax_acc.set_title("Accuracy (%)")
+    ax_acc.set_ylim(top=100.5)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.legend(fontsize=6.5)
     fig.tight_layout()
@@ -220,7 +244,7 @@ def _training(ctx, out_dir: Path):
     return _save(fig, out_dir, "training", "Training curves", caption)
 
 
-def draw_figures(ctx: dict[str, Any], out_dir: Path) -> dict[str, dict[str, Any]]:
+def draw_figures(ctx: ReportContext, out_dir: Path) -> dict[str, dict[str, Any]]:
     """Draw every figure the records support; return {name: {title, caption, files, data_uri}}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,22 +253,22 @@ def draw_figures(ctx: dict[str, Any], out_dir: Path) -> dict[str, dict[str, Any]
         figures["latency"] = _latency_like(
             ctx,
             out_dir,
-            "mean_ms",
+            _median_ms,
             "latency_vs_batch",
             "Latency vs batch size",
-            "mean latency per batch (ms)",
-            "Mean latency per batch against batch size (log-log); red rings mark noisy measurements.",
+            "median latency per batch (ms)",
+            "Median latency per batch against batch size (log-log); red rings mark noisy measurements.",
         )
         figures["throughput"] = _latency_like(
             ctx,
             out_dir,
-            "throughput_ips",
+            _median_throughput,
             "throughput_vs_batch",
             "Throughput vs batch size",
-            "throughput (images/s)",
-            "Throughput (images per second) against batch size; red rings mark noisy measurements.",
+            "throughput (images/s, from the median)",
+            "Throughput (batch size / median latency) against batch size; red rings mark noisy measurements.",
         )
-    if any(v["ok"] and v["top1"] is not None and v["size_mb"] for v in ctx["variants"]):
+    if any(v.ok and v.top1 is not None and v.size_mb for v in ctx.variants):
         figures["accuracy_size"] = _accuracy_vs_size(ctx, out_dir)
     for name, fn in (("confusion", _confusions), ("training", _training)):
         fig = fn(ctx, out_dir)

@@ -65,7 +65,17 @@ def signed(value: Any, digits: int = 2, reason: str = "not recorded", suffix: st
 
 
 def ratio(value: Any, digits: int = 2, reason: str = "not recorded") -> str:
+    """2.00x; a ratio below 0.1 keeps two significant digits (0.00065x, not 0.00x)."""
+    if not _missing(value) and 0 < abs(float(value)) < 0.1:
+        return f"{float(value):.2g}x"
     return plain(value, digits, reason, "x")
+
+
+def dash(value: Any, digits: int = 2, sign: bool = False) -> str:
+    """A number for a LaTeX table cell: '--' where the record holds none (the reason is in the text)."""
+    if _missing(value):
+        return "--"
+    return f"{float(value):{'+' if sign else ''}.{digits}f}"
 
 
 def short_float(value: Any, reason: str = "not recorded") -> str:

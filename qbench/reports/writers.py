@@ -4,7 +4,8 @@
 
 Formats: text (``<mode>.txt`` per variant, reference 000's structure), html (one
 self-contained file), md, latex (``report.tex``), csv (one row per variant x batch size),
-json (the combined context).
+json (the combined context). Latency headlines are medians; the CSV and JSON also carry
+the mean and the 95% confidence interval of the median.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from qbench.errors import QBenchError
-from qbench.reports.context import Source, build_context, context_for_json, load_sources
+from qbench.reports.context import ReportContext, build_context, context_for_json
 from qbench.reports.env import make_env, render
+from qbench.reports.rows import VariantRow
+from qbench.reports.sources import Source, load_sources
 from qbench.workspace import Workspace, write_text
 
 FORMATS = ("text", "html", "md", "latex", "csv", "json")
@@ -58,8 +61,8 @@ def _as_sources(ws_or_sources: Any) -> list[Source]:
     return load_sources(items)
 
 
-def variant_filename(var: dict[str, Any], multi: bool) -> str:
-    name = var["mode"] if not multi else f"{var['source']}-{var['mode']}"
+def variant_filename(var: VariantRow, multi: bool) -> str:
+    name = var.mode if not multi else f"{var.source}-{var.mode}"
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return f"{safe}.txt"
 
@@ -84,8 +87,8 @@ def write_reports(
     if FIGURE_FORMATS & set(fmts):
         from qbench.reports.figures import draw_figures
 
-        ctx["figures"] = draw_figures(ctx, out / "figures")
-        written["figures"] = [Path(p) for f in ctx["figures"].values() for p in f["files"].values()]
+        ctx.figures = draw_figures(ctx, out / "figures")
+        written["figures"] = [Path(p) for f in ctx.figures.values() for p in f["files"].values()]
     # render everything first so a template error leaves no half-updated set of files
     rendered: dict[str, list[tuple[Path, str]]] = {}
     for f in fmts:
@@ -95,22 +98,20 @@ def write_reports(
     return written
 
 
-def _render(fmt_name: str, ctx: dict[str, Any], env, out: Path) -> list[tuple[Path, str]]:
+def _render(fmt_name: str, ctx: ReportContext, env, out: Path) -> list[tuple[Path, str]]:
+    variables = ctx.template_vars()
     if fmt_name == "text":
         return [
-            (out / variant_filename(v, ctx["multi"]), render(env, "variant_report.txt.j2", v=v, **ctx))
-            for v in ctx["variants"]
+            (out / variant_filename(v, ctx.multi), render(env, "variant_report.txt.j2", v=v, **variables))
+            for v in ctx.variants
         ]
-    if fmt_name == "html":
-        return [(out / "report.html", render(env, "report.html.j2", **ctx))]
-    if fmt_name == "md":
-        return [(out / "report.md", render(env, "report.md.j2", **ctx))]
-    if fmt_name == "latex":
-        return [(out / "report.tex", render(env, "report.tex.j2", **ctx))]
+    if fmt_name in ("html", "md", "latex"):
+        name = {"html": "report.html", "md": "report.md", "latex": "report.tex"}[fmt_name]
+        return [(out / name, render(env, f"{name}.j2", **variables))]
     if fmt_name == "csv":
         return [(out / "report.csv", csv_text(ctx))]
     if fmt_name == "json":
-        return [(out / "report.json", json.dumps(context_for_json(ctx), indent=2) + "\n")]
+        return [(out / "report.json", json.dumps(context_for_json(ctx), indent=2, allow_nan=False) + "\n")]
     raise AssertionError(fmt_name)
 
 
@@ -124,8 +125,10 @@ CSV_COLUMNS = [
     "device",
     "batch_size",
     "n_samples",
-    "mean_ms",
     "median_ms",
+    "median_ci_low_ms",
+    "median_ci_high_ms",
+    "mean_ms",
     "std_ms",
     "min_ms",
     "max_ms",
@@ -135,49 +138,61 @@ CSV_COLUMNS = [
     "cv",
     "noisy",
     "per_image_ms",
+    "median_throughput_ips",
     "throughput_ips",
     "speedup_vs_fp32",
     "size_mb",
     "size_ratio",
     "top1",
+    "top5",
+    "top1_error",
+    "top5_error",
     "top1_delta_pp",
     "top1_agreement",
 ]
+# copied from the LatencyStats record as is
+_STAT_COLUMNS = [*CSV_COLUMNS[CSV_COLUMNS.index("n_samples") : CSV_COLUMNS.index("cv") + 1], "per_image_ms"]
 
 
-def csv_text(ctx: dict[str, Any]) -> str:
-    """One row per variant x batch size (one row with an empty batch size for a skipped variant)."""
+def csv_text(ctx: ReportContext) -> str:
+    """One row per variant x batch size (one row with an empty batch size for a skipped variant).
+
+    speedup_vs_fp32 and median_throughput_ips use the median; throughput_ips is images over
+    the timed wall time, as recorded.
+    """
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for v in ctx["variants"]:
-        agr = v["agreement"]
+    for v in ctx.variants:
         common = {
-            "source": v["source"],
-            "machine": v["machine"],
-            "variant": v["mode"],
-            "status": v["status"],
-            "skip_reason": v["skip_reason"] or "",
-            "engine": v["engine"],
-            "device": v["device"],
-            "size_mb": _c(v["size_mb"]),
-            "size_ratio": _c(v["size_ratio"]),
-            "top1": _c(v["top1"]),
-            "top1_delta_pp": _c(v["acc_delta"]),
-            "top1_agreement": _c(agr["top1_agreement"] if agr else None),
+            "source": v.source,
+            "machine": v.machine,
+            "variant": v.mode,
+            "status": v.status,
+            "skip_reason": v.skip_reason or "",
+            "engine": v.engine,
+            "device": v.device,
+            "size_mb": _c(v.size_mb),
+            "size_ratio": _c(v.size_ratio),
+            "top1": _c(v.top1),
+            "top5": _c(v.top5),
+            "top1_error": _c(v.top1_error),
+            "top5_error": _c(v.top5_error),
+            "top1_delta_pp": _c(v.acc_delta),
+            "top1_agreement": _c(v.agreement.top1_agreement if v.agreement else None),
         }
-        if not v["latency"]:
+        if not v.latency:
             writer.writerow(common)
-        for row in v["latency"]:
+        for row in v.latency:
             writer.writerow(
                 {
                     **common,
-                    **{k: _c(row[k]) for k in ("batch_size", "n_samples", "mean_ms", "median_ms", "std_ms")},
-                    **{k: _c(row[k]) for k in ("min_ms", "max_ms", "p90_ms", "p95_ms", "p99_ms", "cv")},
-                    "noisy": str(row["noisy"]).lower(),
-                    "per_image_ms": _c(row["per_image_ms"]),
-                    "throughput_ips": _c(row["throughput_ips"]),
-                    "speedup_vs_fp32": _c(row["speedup"]),
+                    "batch_size": row.batch_size,
+                    **{k: _c(getattr(row.stats, k)) for k in _STAT_COLUMNS},
+                    "noisy": str(row.noisy).lower(),
+                    "median_throughput_ips": _c(row.median_throughput_ips),
+                    "throughput_ips": _c(row.stats.throughput_ips),
+                    "speedup_vs_fp32": _c(row.speedup),
                 }
             )
     return buf.getvalue()
@@ -185,6 +200,6 @@ def csv_text(ctx: dict[str, Any]) -> str:
 
 def _c(value: Any) -> str:
     """A CSV cell: full precision as recorded (repr of floats), empty when not applicable."""
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):
         return ""
     return repr(value) if isinstance(value, float) else str(value)

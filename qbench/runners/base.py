@@ -10,7 +10,10 @@ The harness drives a runner as::
     logits = runner.to_logits(out)      # -> float32 torch tensor on the CPU; not timed
     runner.close()
 
-Runners import their back-end lazily inside ``load`` so importing qbench stays lean.
+Runners import their back-end lazily inside ``load`` so importing qbench stays lean, and read
+artifacts through ``qbench.artifacts`` (never through the exporters that wrote them). Every
+public module of this package is a runner module, imported on the first lookup of
+:data:`RUNNERS`; third-party runners register through the ``qbench.runners`` entry point group.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from typing import Any
 
 import torch
 
+from qbench.errors import QBenchError
+from qbench.records import VariantRecord
 from qbench.registry import Registry
 
-RUNNERS: Registry[type[Runner]] = Registry("runner")
+RUNNERS: Registry[type[Runner]] = Registry(
+    "runner", package="qbench.runners", entry_point_group="qbench.runners"
+)
 register_runner = RUNNERS.register
 
 
@@ -33,7 +40,7 @@ class Runner(ABC):
     name = "base"
 
     def __init__(
-        self, variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None
+        self, variant: VariantRecord, variant_dir: Path, device: str = "cpu", threads: int | None = None
     ):
         self.variant = variant
         self.variant_dir = Path(variant_dir)
@@ -42,7 +49,18 @@ class Runner(ABC):
 
     @property
     def artifact(self) -> Path:
-        return self.variant_dir / self.variant["artifact"]
+        if not self.variant.artifact:
+            raise QBenchError(
+                f"variant {self.variant.mode!r} records no artifact; "
+                f"rerun 'qbench quantize --mode {self.variant.mode}'."
+            )
+        return self.variant_dir / self.variant.artifact
+
+    def load_artifact(self) -> Any:
+        """The artifact loaded by its format's loader (qbench.artifacts)."""
+        from qbench.artifacts import load_artifact
+
+        return load_artifact(self.variant, self.variant_dir, device=self.device, threads=self.threads)
 
     @abstractmethod
     def load(self) -> None: ...
@@ -74,8 +92,6 @@ class Runner(ABC):
 
 
 def create_runner(
-    variant: dict[str, Any], variant_dir: Path, device: str = "cpu", threads: int | None = None
+    variant: VariantRecord, variant_dir: Path, device: str = "cpu", threads: int | None = None
 ) -> Runner:
-    import qbench.runners.builtin  # noqa: F401  (registers the built-in runners)
-
-    return RUNNERS.get(variant["runner"])(variant, variant_dir, device=device, threads=threads)
+    return RUNNERS.get(variant.runner)(variant, variant_dir, device=device, threads=threads)

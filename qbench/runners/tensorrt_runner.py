@@ -1,5 +1,5 @@
-"""TensorRT runner: a deserialized .plan, torch CUDA tensors as buffers, execute_async_v3 on
-a torch CUDA stream (no pycuda). tensorrt is imported inside load() only."""
+"""TensorRT runner: a deserialized .plan (qbench.artifacts.tensorrt_plan), torch CUDA tensors as
+buffers, execute_async_v3 on a torch CUDA stream (no pycuda). tensorrt is imported inside load()."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from qbench.errors import BackendUnavailable, QBenchError
 from qbench.runners.base import Runner, register_runner
 
 
@@ -29,29 +28,10 @@ class TensorRTRunner(Runner):
     name = "tensorrt"
 
     def load(self) -> None:
-        if not torch.cuda.is_available():
-            raise BackendUnavailable(
-                "TensorRT needs a CUDA device and none is visible; pass --device cuda on a GPU."
-            )
-        try:
-            import tensorrt as trt
-        except ImportError:
-            raise BackendUnavailable("tensorrt is not installed; pip install 'qbench[gpu]'.") from None
-        mode = self.variant.get("mode", "tensorrt-fp16")
-        if not self.artifact.is_file():
-            raise QBenchError(
-                f"engine {self.artifact} does not exist; rerun 'qbench quantize --mode {mode}'."
-            )
-        self.trt = trt
+        plan = self.load_artifact()  # checks CUDA and tensorrt, deserializes the engine
+        trt = self.trt = plan.trt
         self.device = self.device if self.device.startswith("cuda") else "cuda"
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(self.artifact.read_bytes())
-        if self.engine is None:
-            raise QBenchError(
-                f"engine {self.artifact} cannot be deserialized (corrupt, truncated or built by another "
-                f"TensorRT/GPU); rerun 'qbench quantize --mode {mode}' on this machine."
-            )
+        self.logger, self.runtime, self.engine = plan.logger, plan.runtime, plan.engine
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]

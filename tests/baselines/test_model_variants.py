@@ -9,8 +9,8 @@ from qbench.workspace import Workspace
 
 @pytest.mark.slow
 def test_batchnorm_variant_quantizes_with_bn_folded(tmp_path):
-    from qbench.cli.quantize import quantize_modes
-    from qbench.exporters.base import QuantizeOptions
+    from qbench import pipeline
+    from qbench.records import QuantizeOptions
 
     ws = Workspace(tmp_path / "ws")
     meta = {
@@ -21,7 +21,7 @@ def test_batchnorm_variant_quantizes_with_bn_folded(tmp_path):
         "data": {"name": "digits", "root": None, "image_size": 64, "seed": 42, "augment": "none"},
     }
     save_checkpoint(ws.model_path, create_model("alexnet-gap", num_classes=10).eval(), meta)
-    (record,) = quantize_modes(ws, ["int8-ptq"], QuantizeOptions(calib_batches=1, engine="x86"))
-    assert record["status"] == "ok"
-    ops = record["quantized_ops"]
+    (record,) = pipeline.quantize(ws, ["int8-ptq"], QuantizeOptions(calib_batches=1, engine="x86"))
+    assert record.status == "ok"
+    ops = record.details["quantized_ops"]
     assert ops.get("ConvReLU2d") == 5 and "BatchNorm2d" not in ops  # conv+bn+relu fused and folded

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from qbench.baselines.models import create_model
+from qbench.records import SCHEMA_VERSION, BenchResult, TrainRecord
 
 TINY = ["--model", "tiny-cnn", "--image-size", "32"]
 
@@ -24,16 +23,14 @@ def _one_sentence_error(proc) -> str:
 def test_baseline_bench_compare_pipeline(qbench_cli, tmp_path):
     p = qbench_cli("baseline", "--train", *TINY, "--epochs", "2", "--max-batches", "6")
     assert p.returncode == 0, p.stderr
-    train = json.loads((tmp_path / "runs/default/baseline/train.json").read_text())
-    assert train["schema_version"] == 1 and len(train["history"]) == 2
-    assert train["summary"]["total_params"] == sum(
-        x.numel() for x in create_model("tiny-cnn", 10).parameters()
-    )
+    train_json = tmp_path / "runs/default/baseline/train.json"
+    assert f'"schema_version": {SCHEMA_VERSION}' in train_json.read_text()
+    train = TrainRecord.from_json(train_json)
+    assert len(train.history) == 2 and train.outcome.epochs_trained == 2
+    assert train.summary.total_params == sum(x.numel() for x in create_model("tiny-cnn", 10).parameters())
 
     p = qbench_cli("bench", "--iters", "5", "--warmup", "1", "--batch-sizes", "1,4")
     assert p.returncode == 0, p.stderr
-    from qbench.harness.result import BenchResult
-
     result = BenchResult.from_json(tmp_path / "runs/default/results/fp32.json")
     assert result.status == "ok" and [s.batch_size for s in result.latency] == [1, 4]
     assert all(s.n_samples == 5 and s.median_ms > 0 for s in result.latency)
@@ -93,5 +90,8 @@ def test_import_keeps_the_users_weights(qbench_cli, tmp_path):
     assert p.returncode == 0, p.stderr
     saved = torch.load(tmp_path / "runs/default/baseline/model.pt", weights_only=True)
     assert torch.equal(saved["state_dict"]["classifier.0.weight"], model.state_dict()["classifier.0.weight"])
-    train = json.loads((tmp_path / "runs/default/baseline/train.json").read_text())
-    assert train["config"]["source"] == "import" and train["history"] == []
+    train = TrainRecord.from_json(tmp_path / "runs/default/baseline/train.json")
+    assert train.source.kind == "import" and train.source.checkpoint == "mine.pt"
+    # an import knows no training: nothing is recorded as if it had been measured
+    assert train.training is None and train.outcome is None and train.history == []
+    assert train.training_precision is None and train.test.n_images == 270

@@ -1,8 +1,9 @@
 import pytest
 from PIL import Image
 
-from qbench.data.registry import DataConfig, load_data
+from qbench.data.registry import load_data
 from qbench.errors import QBenchError
+from qbench.records import DataConfig
 
 
 def test_digits_split_is_stratified_fixed_and_offline():

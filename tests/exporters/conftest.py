@@ -21,9 +21,9 @@ FAST_MODES = [
 
 @pytest.fixture(scope="module")
 def converted(tiny_baseline_root, tmp_path_factory):
-    """(workspace, {mode: variant record}) with every mode converted with small, fast options."""
-    from qbench.cli.quantize import quantize_modes
-    from qbench.exporters.base import QuantizeOptions
+    """(workspace, {mode: VariantRecord}) with every mode converted with small, fast options."""
+    from qbench.pipeline.quantize import quantize
+    from qbench.records import QuantizeOptions
     from qbench.workspace import Workspace
 
     root = tmp_path_factory.mktemp("converted") / "default"
@@ -32,8 +32,8 @@ def converted(tiny_baseline_root, tmp_path_factory):
     options = QuantizeOptions(
         calib_batches=4, calib_batch_size=32, qat_epochs=2, qat_max_batches=6, qat_lr=1e-3
     )
-    records = quantize_modes(ws, FAST_MODES, options)
-    return ws, {r["mode"]: r for r in records}
+    records = quantize(ws, FAST_MODES, options)
+    return ws, {r.mode: r for r in records}
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +42,12 @@ def test_split(tiny_baseline_root):
     import torch
 
     from qbench.baselines.checkpoint import load_checkpoint
-    from qbench.data.registry import data_config_from_meta, load_data, loader
+    from qbench.data.registry import load_data, loader
+    from qbench.records import DataConfig
     from qbench.workspace import Workspace
 
     model, meta = load_checkpoint(Workspace(tiny_baseline_root).model_path)
-    data = load_data(data_config_from_meta(meta))
+    data = load_data(DataConfig.from_dict(meta["data"]))
     batches = [x for x, _ in loader(data.test, 64)]
     with torch.inference_mode():
         reference = torch.cat([model(x) for x in batches])

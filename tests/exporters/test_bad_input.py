@@ -16,7 +16,7 @@ def test_truncated_artifact_names_the_fix(converted, tmp_path, mode):
     record = records[mode]
     copy_dir = tmp_path / mode
     shutil.copytree(ws.variant_dir(mode), copy_dir)
-    artifact = copy_dir / record["artifact"]
+    artifact = copy_dir / record.artifact
     artifact.write_bytes(artifact.read_bytes()[: artifact.stat().st_size // 2])
     with pytest.raises(QBenchError, match=rf"rerun 'qbench quantize --mode {mode}'"):
         create_runner(record, copy_dir).load()
@@ -57,9 +57,11 @@ def test_quantize_cli_converts_and_reports(tiny_workspace, qbench_cli):
     assert tiny_workspace.variant_json("int8-dynamic").is_file()
 
 
-def test_unknown_engine_is_a_user_error(tiny_workspace):
-    from qbench.cli.quantize import quantize_modes
-    from qbench.exporters.base import QuantizeOptions
+def test_unknown_engine_is_a_user_error():
+    from qbench.exporters.int8_ptq import resolve_engine
+    from qbench.records import QuantizeOptions
 
     with pytest.raises(QBenchError, match="unknown --engine 'arm'"):
-        quantize_modes(tiny_workspace, ["int8-ptq"], QuantizeOptions(engine="arm"))
+        QuantizeOptions(engine="arm")
+    with pytest.raises(QBenchError, match="unknown --engine 'arm'"):
+        resolve_engine("arm")

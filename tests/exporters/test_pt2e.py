@@ -8,34 +8,36 @@ import pytest
 import torch
 
 from qbench.errors import QBenchError
-from qbench.exporters.base import QuantizeOptions
+from qbench.records import QuantizeOptions
 from qbench.runners.base import create_runner
 
 
 @pytest.fixture(scope="module")
 def pt2e_workspace(tiny_baseline_root, tmp_path_factory):
-    from qbench.cli.quantize import quantize_modes
+    from qbench.pipeline.quantize import quantize
     from qbench.workspace import Workspace
 
     root = tmp_path_factory.mktemp("pt2e") / "default"
     shutil.copytree(tiny_baseline_root, root)
     ws = Workspace(root)
     options = QuantizeOptions(engine="pt2e", calib_batches=2, calib_method="histogram", qat_max_batches=4)
-    records = quantize_modes(ws, ["int8-ptq", "qat"], options)
-    return ws, {r["mode"]: r for r in records}
+    records = quantize(ws, ["int8-ptq", "qat"], options)
+    return ws, {r.mode: r for r in records}
 
 
 def test_pt2e_graph_holds_quantize_nodes(pt2e_workspace):
     _, records = pt2e_workspace
     for mode in ("int8-ptq", "qat"):
         record = records[mode]
-        assert record["format"] == "pt2e" and record["artifact"].endswith(".pt2")
-        assert record["engine_choice"]["engine"] == "pt2e"
-        assert record["quantized_ops"]["quantize_per_tensor"] > 0
-        assert record["quantized_ops"]["dequantize_per_channel"] == 4  # 2 convs + 2 linears
-        assert record["compile"] is True and record["inductor_config"] == {"freezing": True}
-    assert records["int8-ptq"]["calibration_observer"] == "HistogramObserver"
-    assert len(records["qat"]["qat"]["history"]) == 1
+        assert record.format == "pt2e" and record.artifact.endswith(".pt2")
+        assert record.ops_unit == "GOP/s"
+        details = record.details
+        assert details["engine_choice"]["engine"] == "pt2e"
+        assert details["quantized_ops"]["quantize_per_tensor"] > 0
+        assert details["quantized_ops"]["dequantize_per_channel"] == 4  # 2 convs + 2 linears
+        assert details["compile"] is True and details["inductor_config"] == {"freezing": True}
+    assert records["int8-ptq"].calibration.observer == "HistogramObserver"
+    assert len(records["qat"].qat.history) == 1
 
 
 def test_pt2e_compiled_runner_agrees_with_fp32(pt2e_workspace, test_split):
@@ -54,7 +56,7 @@ def test_truncated_pt2_names_the_fix(pt2e_workspace, tmp_path):
     ws, records = pt2e_workspace
     copy_dir = tmp_path / "v"
     shutil.copytree(ws.variant_dir("int8-ptq"), copy_dir)
-    artifact = copy_dir / records["int8-ptq"]["artifact"]
+    artifact = copy_dir / records["int8-ptq"].artifact
     artifact.write_bytes(artifact.read_bytes()[:4000])
     with pytest.raises(QBenchError, match="rerun 'qbench quantize --mode int8-ptq'"):
         create_runner(records["int8-ptq"], copy_dir).load()

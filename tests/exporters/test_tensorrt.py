@@ -17,15 +17,17 @@ pytestmark = [
 
 @pytest.mark.parametrize("mode", ["tensorrt-fp16", "tensorrt-int8"])
 def test_tensorrt_engine_builds_and_agrees(tiny_baseline_root, tmp_path, test_split, mode):
-    from qbench.cli.quantize import quantize_modes
-    from qbench.exporters.base import QuantizeOptions
+    from qbench.pipeline.quantize import quantize
+    from qbench.records import QuantizeOptions
     from qbench.runners.base import create_runner
     from qbench.workspace import Workspace
 
     shutil.copytree(tiny_baseline_root, tmp_path / "default")
     ws = Workspace(tmp_path / "default")
-    (record,) = quantize_modes(ws, [mode], QuantizeOptions(device="cuda", calib_batches=4))
-    assert record["status"] == "ok" and record["profile"]["input"]["max"][0] == 64
+    (record,) = quantize(ws, [mode], QuantizeOptions(device="cuda", calib_batches=4))
+    assert record.status == "ok" and record.details["profile"]["input"]["max"][0] == 64
+    assert record.ops_unit == ("GOP/s" if mode == "tensorrt-int8" else "GFLOP/s")
+    assert "tensorrt" in record.tool_versions
     batches, reference = test_split
     runner = create_runner(record, ws.variant_dir(mode), device="cuda")
     with runner:

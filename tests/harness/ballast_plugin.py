@@ -1,5 +1,8 @@
 """A test runner registered through QBENCH_PLUGINS: it allocates a ballast buffer in load()
-and leaks it (as allocator and primitive caches do), or dies hard when asked to."""
+and leaks it (as allocator and primitive caches do), or dies hard when asked to.
+
+What to do comes from the variant record's format-specific ``details``: ``ballast_mb``, ``die``.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +22,14 @@ class BallastRunner(Runner):
     name = "ballast"
 
     def load(self) -> None:
-        if self.variant.get("die"):
+        details = self.variant.details
+        if details.get("die"):
             print("ballast: simulated hard crash in load", file=sys.stderr, flush=True)
             os._exit(7)
-        megabytes = int(self.variant.get("ballast_mb", 0))
+        megabytes = int(details.get("ballast_mb", 0))
         if megabytes:
             LEAKED.append(np.ones(megabytes * 2**20 // 8))
-        self.num_classes = int(self.variant.get("num_classes", 10))
+        self.num_classes = self.variant.baseline.num_classes
 
     def infer(self, native_input: torch.Tensor) -> torch.Tensor:
         return torch.zeros(native_input.shape[0], self.num_classes)

@@ -7,21 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from qbench.harness.isolation import bench_modes
-from qbench.harness.options import BenchOptions
-from qbench.harness.result import BenchResult
-from qbench.workspace import write_json
+from qbench.harness.isolation import NOT_ISOLATED, bench_modes
+from qbench.harness.worker import FRESH_PROCESS
+from qbench.records import BaselineRef, BenchOptions, BenchResult, VariantRecord
 
 HERE = Path(__file__).resolve().parent
 BALLAST_MB = 300
 
 
-def _variant(ws, mode: str, **extra) -> None:
+def _variant(ws, mode: str, requires: tuple[str, ...] = (), **details) -> None:
+    """A variant of the ballast runner, written as exporters write theirs (a VariantRecord)."""
     vdir = ws.variant_dir(mode)
     vdir.mkdir(parents=True, exist_ok=True)
     (vdir / "weights.bin").write_bytes(b"\0" * 1000)
-    record = {"mode": mode, "runner": "ballast", "artifact": "weights.bin", "status": "ok", "requires": []}
-    write_json(ws.variant_json(mode), {**record, **extra})
+    VariantRecord(
+        mode=mode,
+        status="ok",
+        runner="ballast",
+        description="a test runner that leaks a ballast buffer",
+        baseline=BaselineRef(model="tiny-cnn", num_classes=10, input_size=32),
+        requires=list(requires),
+        artifact="weights.bin",
+        details=details,
+    ).save_json(ws.variant_json(mode))
 
 
 @pytest.fixture
@@ -47,12 +55,29 @@ def test_fresh_process_keeps_allocations_apart(ballast_workspace):
     assert heavy.memory.rss_after_load_mb - heavy.memory.rss_before_load_mb > BALLAST_MB * 0.9
     # the next variant starts from a clean process: the leaked ballast is not in its numbers
     assert light.memory.rss_before_load_mb < heavy.memory.rss_after_load_mb - BALLAST_MB * 0.9
-    assert light.settings["isolation"] == "fresh process"
+    assert light.settings.isolation == FRESH_PROCESS
+    assert light.model.name == "tiny-cnn" and light.efficiency.unit == "GFLOP/s"
+    assert light.env.torch_threads == 1 and light.variant.details == {}
     assert BenchResult.from_json(ws.result_path("light")).memory == light.memory
 
     # the same run in one process shows the pollution isolation prevents
     heavy_in, light_in = bench_modes(ws, ["heavy", "light"], _options(isolate=False))
     assert light_in.memory.rss_before_load_mb > heavy_in.memory.rss_before_load_mb + BALLAST_MB * 0.9
+    assert light_in.settings.isolation == NOT_ISOLATED
+
+
+def test_repeats_are_interleaved_and_merged(ballast_workspace):
+    """Six runs (in this process, for speed): the median's confidence interval comes from the run medians."""
+    ws = ballast_workspace
+    options = BenchOptions(
+        batch_sizes=[1], warmup=1, iters=3, threads=1, accuracy=False, repeats=6, isolate=False
+    )
+    (light,) = bench_modes(ws, ["light"], options)
+    (stats,) = light.latency
+    assert light.settings.repeats_done == 6 and len(stats.repeats) == 6 and stats.n_samples == 18
+    assert (stats.median_ci_low_ms, stats.median_ci_high_ms) == (min(stats.repeats), max(stats.repeats))
+    assert "from the 6 per-repeat medians" in light.settings.statistics["median_ci"]
+    assert BenchResult.from_json(ws.result_path("light")) == light
 
 
 def test_crashing_variant_is_recorded_as_failed(ballast_workspace):
@@ -68,10 +93,15 @@ def test_crashing_variant_is_recorded_as_failed(ballast_workspace):
 
 def test_skipped_variant_keeps_its_reason(ballast_workspace):
     ws = ballast_workspace
-    _variant(ws, "needs-gpu", requires=["cuda"])
-    write_json(
-        ws.variant_json("gone"), {"mode": "gone", "status": "skipped", "skip_reason": "no CUDA device"}
-    )
+    _variant(ws, "needs-gpu", requires=("cuda",))
+    VariantRecord(
+        mode="gone",
+        status="skipped",
+        runner="tensorrt",
+        description="a variant its exporter could not build here",
+        baseline=BaselineRef(model="tiny-cnn", num_classes=10, input_size=32),
+        skip_reason="no CUDA device",
+    ).save_json(ws.variant_json("gone"))
     import torch
 
     if torch.cuda.is_available():

@@ -1,7 +1,7 @@
 """Open the HTML report in headless Chromium: figures render, nothing errors (marker: browser).
 
-Chromium is Debian's package; where /usr/bin/chromium is missing and the tests run as root the
-set-up installs it once with apt-get, and the test skips with the reason if that fails. The
+Chromium is Debian's package; where it is missing and the tests run as root the set-up installs
+it once with apt-get (tests/reports/system_tools.py), and the test skips with the reason if that fails. The
 page is driven with --dump-dom: a copy of the report gets a small script that stamps each
 image's natural size and any error into the DOM (the report itself carries no script).
 """
@@ -12,13 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
 
+from tests.reports.system_tools import ensure_tool
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -46,20 +46,7 @@ window.addEventListener("load", () => {
 
 
 def _chromium() -> str:
-    if CHROMIUM.exists():
-        return str(CHROMIUM)
-    if os.geteuid() != 0:
-        pytest.skip("Chromium is not installed (/usr/bin/chromium) and the tests do not run as root")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"could not install Chromium ({' '.join(cmd)}: {exc})")
-        if proc.returncode != 0:
-            pytest.skip(f"could not install Chromium ({' '.join(cmd)} failed: {proc.stderr.strip()[-300:]})")
-    if not CHROMIUM.exists():
-        pytest.skip("apt-get installed chromium but /usr/bin/chromium is missing")
-    return str(CHROMIUM)
+    return ensure_tool("chromium", ["chromium"])
 
 
 @pytest.fixture(scope="module")

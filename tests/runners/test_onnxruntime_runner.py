@@ -7,7 +7,21 @@ import pytest
 import torch
 
 from qbench.errors import QBenchError
+from qbench.records import BaselineRef, VariantRecord
 from qbench.runners.base import create_runner
+
+
+def _variant(artifact: str, mode: str = "onnx") -> VariantRecord:
+    return VariantRecord(
+        mode=mode,
+        status="ok",
+        runner="onnxruntime",
+        description="hand-built graph",
+        baseline=BaselineRef(model="tiny-cnn", num_classes=3, input_size=1),
+        artifact=artifact,
+        format="onnx",
+        dtype="float32",
+    )
 
 
 def _scale_model(path, elem_type):
@@ -27,7 +41,7 @@ def _scale_model(path, elem_type):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save_model(model, str(path))
-    return {"mode": "onnx", "runner": "onnxruntime", "artifact": path.name}
+    return _variant(path.name)
 
 
 @pytest.mark.parametrize("fp16", [False, True])
@@ -49,7 +63,7 @@ def test_runner_runs_and_returns_float32_logits(tmp_path, fp16):
 
 def test_corrupt_onnx_file_names_the_fix(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07garbage that is not a protobuf")
-    variant = {"mode": "onnx-fp16", "runner": "onnxruntime", "artifact": "m.onnx"}
+    variant = _variant("m.onnx", mode="onnx-fp16")
     with pytest.raises(QBenchError, match="corrupt or truncated: rerun 'qbench quantize --mode onnx-fp16'"):
         create_runner(variant, tmp_path).load()
 

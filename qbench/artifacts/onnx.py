@@ -1,0 +1,69 @@
+"""``onnx``: an ONNX model file (weights inside), loaded as an ONNX Runtime InferenceSession.
+
+The session helper is shared by the exporters (which verify every ONNX artifact in a real
+session before accepting it) and the onnxruntime runner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qbench.artifacts.base import corrupt_artifact, register_format, require_artifact
+from qbench.errors import BackendUnavailable, QBenchError
+from qbench.records import VariantRecord
+from qbench.records.io import atomic_path
+
+
+def save(path: Path, model: Any) -> Path:
+    """Write an ``onnx.ModelProto``, or a ``torch.onnx.ONNXProgram``, as one self-contained file."""
+    with atomic_path(path) as tmp:
+        if hasattr(model, "model_proto"):  # an ONNXProgram writes its own weights
+            model.save(str(tmp), external_data=False)
+        else:
+            import onnx
+
+            onnx.save_model(model, str(tmp))
+    return Path(path)
+
+
+def providers_for(device: str) -> list[Any]:
+    import onnxruntime as ort
+
+    if not device.startswith("cuda"):
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise BackendUnavailable(
+            "ONNX Runtime has no CUDA provider here; pip install onnxruntime-gpu or pass --device cpu."
+        )
+    index = int(device.split(":")[1]) if ":" in device else 0
+    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+
+
+def open_session(path: Path, mode: str, threads: int | None = None, device: str = "cpu"):
+    """An optimized InferenceSession, or a one-sentence error for a missing or corrupt file."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    require_artifact(path, mode, what="ONNX model")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or 0  # 0 = ORT's default (one per physical core)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT's warnings would drown the progress display
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers_for(device))
+    except QBenchError:
+        raise
+    except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
+        raise corrupt_artifact(path, mode, exc, what="ONNX model") from None
+
+
+def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None):
+    return open_session(path, variant.mode, threads=threads, device=device)
+
+
+FORMAT = register_format(
+    "onnx", save=save, load=load, description="ONNX model (weights inside), run with ONNX Runtime"
+)

@@ -1,0 +1,20 @@
+"""What the baseline step is asked to do (torch-free, so the CLI can build one cheaply)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qbench.records import DataConfig, TrainConfig
+
+
+@dataclass
+class BaselineRequest:
+    """The model, its data and the training config; ``import_path`` imports instead of training."""
+
+    model: str = "alexnet"
+    num_classes: int | None = None  # None: the dataset's class count
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig | None = None  # None with import_path: import instead of training
+    import_path: Path | None = None
+    experiment: str = "default"

@@ -1,0 +1,66 @@
+"""Typed records: the only way any code reads or writes a workspace JSON file.
+
+Each record is a dataclass with ``to_dict`` / ``from_dict``; top-level records carry
+``schema_version`` and are saved atomically with ``save_json`` / read with ``from_json``.
+A record of another schema version is refused with one sentence naming the fix.
+"""
+
+from qbench.records.base import SCHEMA_VERSION, Record, RecordError
+from qbench.records.config import BenchOptions, DataConfig, QuantizeOptions, TrainConfig
+from qbench.records.env import CpuInfo, EnvRecord, GitInfo, GpuInfo
+from qbench.records.metrics import ClassMetrics
+from qbench.records.result import (
+    AccuracyStats,
+    Agreement,
+    BenchResult,
+    BenchSettings,
+    Efficiency,
+    LatencyStats,
+    MemoryStats,
+    ModelFacts,
+)
+from qbench.records.train import (
+    BaselineSource,
+    EpochRecord,
+    LayerRow,
+    ModelSummary,
+    SplitMetrics,
+    TrainOutcomeRecord,
+    TrainRecord,
+)
+from qbench.records.variant import BaselineRef, CalibrationInfo, QatEpoch, QatInfo, VariantRecord
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AccuracyStats",
+    "Agreement",
+    "BaselineRef",
+    "BaselineSource",
+    "BenchOptions",
+    "BenchResult",
+    "BenchSettings",
+    "CalibrationInfo",
+    "ClassMetrics",
+    "CpuInfo",
+    "DataConfig",
+    "Efficiency",
+    "EnvRecord",
+    "EpochRecord",
+    "GitInfo",
+    "GpuInfo",
+    "LatencyStats",
+    "LayerRow",
+    "MemoryStats",
+    "ModelFacts",
+    "ModelSummary",
+    "QatEpoch",
+    "QatInfo",
+    "QuantizeOptions",
+    "Record",
+    "RecordError",
+    "SplitMetrics",
+    "TrainConfig",
+    "TrainOutcomeRecord",
+    "TrainRecord",
+    "VariantRecord",
+]

@@ -1,0 +1,139 @@
+"""The configs of each step, as records: validated on construction, saved beside their results.
+
+The CLI takes its defaults from these dataclasses (never a second copy), the library API
+accepts them, and the records of each step embed the config that produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qbench.errors import QBenchError
+from qbench.records.base import Record
+
+DEFAULT_BATCH_SIZES = (1, 8, 16, 32, 64)
+ENGINES = ("x86", "pt2e")  # int8-ptq / qat engines; "auto" picks the faster one here
+CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
+
+
+def check_device(device: str, flag: str = "--device") -> None:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise QBenchError(f"{flag} {device!r} is not supported; pass cpu, cuda or cuda:N.")
+
+
+@dataclass(frozen=True)
+class DataConfig(Record):
+    name: str = "digits"
+    root: Path | None = None
+    image_size: int = 64
+    seed: int = 42
+    augment: str = "default"
+    download: bool = False
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16:
+            raise QBenchError(f"--image-size {self.image_size} is too small; use 16 or more.")
+        if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
+            raise QBenchError("validation and test fractions must each lie between 0 and 0.5.")
+
+
+@dataclass
+class TrainConfig(Record):
+    preset: str = "reference"
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "AdamW"
+    lr_backbone: float = 1e-4
+    lr_head: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    label_smoothing: float = 0.1
+    scheduler: str = "ReduceLROnPlateau"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 3
+    early_stopping_patience: int = 10
+    seed: int = 42
+    # requested with warn_only=True: an op without a deterministic kernel warns instead of failing
+    deterministic: bool = True
+    device: str = "cpu"
+    workers: int = 0
+    max_batches: int | None = None  # cap per epoch, for smoke runs
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise QBenchError("--epochs must be 1 or more.")
+        if self.batch_size < 1:
+            raise QBenchError("--batch-size must be 1 or more.")
+        if min(self.lr_backbone, self.lr_head) <= 0:
+            raise QBenchError("learning rates must be positive; check --lr-backbone and --lr-head.")
+        if self.optimizer not in ("AdamW", "SGD"):
+            raise QBenchError(f"unknown optimizer {self.optimizer!r}; use AdamW or SGD.")
+        check_device(self.device)
+
+
+@dataclass
+class QuantizeOptions(Record):
+    calib_batches: int = 8
+    calib_batch_size: int = 32
+    calib_method: str = "minmax"  # minmax | histogram | percentile | entropy (where the engine has it)
+    engine: str = "auto"  # int8-ptq engine: x86 (torch.ao eager) | pt2e (torchao) | auto
+    qat_epochs: int = 1
+    qat_max_batches: int | None = None  # cap per QAT epoch; None = the whole training split
+    qat_lr: float = 1e-5
+    device: str = "cpu"
+    seed: int = 42
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.calib_batches < 1:
+            raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
+        if self.calib_batch_size < 1:
+            raise QBenchError("--calib-batch-size must be 1 or more.")
+        # checked here, before any conversion starts, so a typo does not surface after minutes of work
+        if self.engine not in (*ENGINES, "auto"):
+            raise QBenchError(f"unknown --engine {self.engine!r}; pass one of: {', '.join(ENGINES)}, auto.")
+        if self.calib_method not in CALIB_METHODS:
+            raise QBenchError(
+                f"unknown --calib-method {self.calib_method!r}; pass one of: {', '.join(CALIB_METHODS)}."
+            )
+        if self.qat_epochs < 1:
+            raise QBenchError("--qat-epochs must be 1 or more.")
+        check_device(self.device)
+
+
+@dataclass
+class BenchOptions(Record):
+    variants: list[str] | None = None  # None: every variant in the workspace
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
+    warmup: int = 10
+    warmup_s: float = 0.0
+    iters: int = 100
+    min_seconds: float = 0.0
+    max_iters: int = 100_000
+    repeats: int = 1
+    threads: int | None = None  # None: torch's default intra-op thread count, pinned and recorded
+    device: str = "cpu"
+    cv_threshold: float = 0.10
+    isolate: bool = True
+    accuracy: bool = True
+    accuracy_batch_size: int = 64
+    watcher_interval_ms: float = 1.0
+    keep_samples: bool = True
+
+    def __post_init__(self) -> None:
+        if self.iters < 1:
+            raise QBenchError("--iters must be 1 or more.")
+        if self.warmup < 0 or self.warmup_s < 0 or self.min_seconds < 0:
+            raise QBenchError("--warmup, --warmup-s and --min-seconds must not be negative.")
+        if self.repeats < 1:
+            raise QBenchError("--repeats must be 1 or more.")
+        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
+            raise QBenchError("--batch-sizes needs positive whole numbers, e.g. 1,8,16,32,64.")
+        if self.threads is not None and self.threads < 1:
+            raise QBenchError("--threads must be 1 or more.")
+        if self.cv_threshold <= 0:
+            raise QBenchError("--cv-threshold must be positive, e.g. 0.1.")
+        check_device(self.device)

@@ -1,0 +1,164 @@
+"""What `qbench bench` writes: results/<mode>.json (BenchResult), the record reports read.
+
+Every number in it was measured by the harness; a field that cannot apply on this machine
+(GPU memory on a CPU run) is None and the reason is in ``notes``. The headline statistic is
+the median (the median of per-repeat medians with repeats); ``mean_ms`` is kept for the
+reference report's "Mean Time" column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from qbench.records.base import Record
+from qbench.records.config import BenchOptions
+from qbench.records.env import EnvRecord
+from qbench.records.metrics import ClassMetrics
+from qbench.records.variant import Status, VariantRecord
+
+Sync = Literal["none", "cuda-event", "cuda-synchronize"]
+
+
+@dataclass
+class LatencyStats(Record):
+    """Timing of one batch size: milliseconds per batch unless the name says otherwise."""
+
+    batch_size: int
+    n_samples: int
+    warmup_iters: int
+    cold_ms: float  # the very first call, before warm-up (not in the statistics); NaN if not taken
+    mean_ms: float
+    median_ms: float  # the headline: with repeats, the median of the per-repeat medians
+    median_ci_low_ms: float  # 95% confidence interval of the median (order statistics)
+    median_ci_high_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    iqr_ms: float
+    cv: float  # std / mean
+    per_image_ms: float  # median_ms / batch_size
+    throughput_ips: float  # images/s = batch x iterations / timed wall time
+    total_s: float  # wall time of the timed loop(s)
+    noisy: bool = False  # cv above the threshold
+    unreliable_percentiles: list[str] = field(default_factory=list)  # e.g. ["p99"] with n < 1000
+    gflops: float | None = None  # achieved rate in the variant's ops_unit
+    sync: Sync = "none"
+    samples_ms: list[float] = field(default_factory=list)
+    repeats: list[float] = field(default_factory=list)  # median of each --repeats run, if any
+
+
+@dataclass
+class MemoryStats(Record):
+    rss_before_load_mb: float | None = None
+    rss_after_load_mb: float | None = None
+    rss_peak_mb: float | None = None  # peak RSS during inference (kernel VmHWM, or a sampling watcher)
+    runtime_mb: float | None = None  # rss_peak - rss_before_load: the 'CPU Runtime Memory'
+    gpu_peak_allocated_mb: float | None = None
+    gpu_peak_reserved_mb: float | None = None
+    gpu_nvml_mb: float | None = None
+    watcher_interval_ms: float | None = None
+
+
+@dataclass
+class Agreement(Record):
+    """Agreement of this variant's outputs with the FP32 baseline on the same test images."""
+
+    top1_agreement: float  # % of images with the same predicted class
+    mean_abs_logit_diff: float
+    max_abs_logit_diff: float
+    cosine: float  # mean cosine similarity of logit vectors
+
+
+@dataclass
+class AccuracyStats(Record):
+    n_images: int
+    top1: float  # %
+    top5: float  # % (equals 100 when there are 5 classes or fewer)
+    loss: float  # cross-entropy
+    per_class: list[ClassMetrics] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+    agreement: Agreement | None = None
+    DERIVED = ("top1_error", "top5_error")
+
+    @property
+    def top1_error(self) -> float:
+        return 100.0 - self.top1
+
+    @property
+    def top5_error(self) -> float:
+        return 100.0 - self.top5
+
+
+@dataclass
+class ModelFacts(Record):
+    """The FP32 model behind a variant (reference 000's section 2); flops count MACs."""
+
+    name: str
+    num_classes: int
+    input_size: int
+    total_params: int
+    trainable_params: int
+    flops: int
+    fp32_size_bytes: int
+
+
+@dataclass
+class Efficiency(Record):
+    unit: str  # the variant's ops_unit
+    macs_per_image: int | None
+    ops_per_image: int | None
+    convention: str
+    knee_fraction: float
+    knee_batch_size: int | None
+    best_throughput_ips: float | None
+
+
+@dataclass
+class BenchSettings(Record):
+    options: BenchOptions
+    statistics: dict[str, str] = field(default_factory=dict)  # the conventions of the statistics
+    timer: str = ""
+    load_seconds: float | None = None
+    repeats_done: int = 1  # --repeats runs that finished ok and were merged into the statistics
+    # "fresh process", or "none (--no-isolate): ..." when memory numbers include earlier variants
+    isolation: str = ""
+
+
+@dataclass
+class BenchResult(Record):
+    KIND = "result"
+    REWRITE = "rerun 'qbench bench' for that mode"
+    DERIVED = ("size_mb",)
+
+    mode: str
+    status: Status
+    settings: BenchSettings
+    skip_reason: str | None = None
+    runner: str | None = None
+    device: str = "cpu"
+    model: ModelFacts | None = None
+    variant: VariantRecord | None = None
+    runner_info: dict[str, Any] = field(default_factory=dict)  # threads, provider, dtype...
+    size_bytes: int | None = None
+    latency: list[LatencyStats] = field(default_factory=list)
+    memory: MemoryStats = field(default_factory=MemoryStats)
+    accuracy: AccuracyStats | None = None
+    efficiency: Efficiency | None = None
+    env: EnvRecord | None = None
+    notes: list[str] = field(default_factory=list)
+    created: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def size_mb(self) -> float | None:
+        return None if self.size_bytes is None else self.size_bytes / 2**20
+
+    def latency_at(self, batch_size: int) -> LatencyStats | None:
+        return next((s for s in self.latency if s.batch_size == batch_size), None)
