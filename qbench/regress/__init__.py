@@ -1,60 +1,88 @@
-"""CI regression of latency numbers: current results vs a stored baseline.
+"""CI regression of latency numbers: current results vs a baseline, run by run.
 
-Compares per variant x batch size. A pair is a REGRESSION only when the current run is slower
-than the baseline by more than the relative threshold AND by more than an absolute floor AND,
-where both sides kept raw samples, a one-sided Mann-Whitney U test finds the slowdown
-significant, so measurement noise alone cannot fail CI. Top-1 accuracy is gated per variant.
-
-Every figure is defined as in the reports: the headline is the median (with ``--repeats`` the
-median of per-repeat medians), throughput is ``batch / median``, and a change is the ratio
-``current / baseline`` of the same statistic. Results are read as records
-(``qbench.reports.sources``); a saved baseline is a :class:`RegressBaseline` record.
+The unit of evidence is one process run: each side contributes its per-run medians
+(``LatencyStats.repeats`` from ``qbench bench --repeats R``, or the A/B runs of
+``qbench regress --ab``). A variant x batch size is a REGRESSION only when the ratio of the
+medians of run medians is slower than the threshold, than the baseline's own between-run noise
+and than an absolute floor, and its bootstrap interval over runs lies above the threshold too; with too few
+runs it is "inconclusive". A baseline variant missing, failed or skipped now fails the gate;
+top-1 is gated per variant. Figures are defined as in the reports (median, throughput =
+batch / median, change = current / baseline). See ``runs`` for the model, ``ab`` for A/B.
 """
 
-from qbench.regress.markdown import markdown_summary
+from qbench.regress.ab import DEFAULT_AB_REPEATS, bench_ab
+from qbench.regress.junit import junit_xml, write_junit
+from qbench.regress.markdown import markdown_summary, model_sentence
 from qbench.regress.options import BASELINE_KIND, METRICS, VERDICT_KIND, RegressOptions, parse_threshold
-from qbench.regress.results import RegressBaseline, ResultSet, load_results, machine_warnings, save_baseline
+from qbench.regress.results import (
+    RegressBaseline,
+    ResultSet,
+    check_same_model,
+    load_results,
+    load_stored_baseline,
+    machine_warnings,
+    save_baseline,
+)
+from qbench.regress.runs import RunComparison, compare_runs, run_medians
 from qbench.regress.verdict import (
     IMPROVED,
+    INCONCLUSIVE,
     MISSING,
     NOISY,
+    NOT_COMPARED,
     OK,
     REGRESSION,
+    VERDICTS,
     Report,
     Row,
     compare,
     compare_accuracy,
     compare_latency,
     fmt_change,
-    fmt_p,
+    fmt_interval,
+    fmt_noise,
+    fmt_runs,
     fmt_value,
-    slower_p_value,
 )
 
 __all__ = [
     "BASELINE_KIND",
+    "DEFAULT_AB_REPEATS",
     "IMPROVED",
+    "INCONCLUSIVE",
     "METRICS",
     "MISSING",
     "NOISY",
+    "NOT_COMPARED",
     "OK",
     "REGRESSION",
+    "VERDICTS",
     "VERDICT_KIND",
     "RegressBaseline",
     "RegressOptions",
     "Report",
     "ResultSet",
     "Row",
+    "RunComparison",
+    "bench_ab",
+    "check_same_model",
     "compare",
     "compare_accuracy",
     "compare_latency",
+    "compare_runs",
     "fmt_change",
-    "fmt_p",
+    "fmt_interval",
+    "fmt_noise",
+    "fmt_runs",
     "fmt_value",
+    "junit_xml",
     "load_results",
+    "load_stored_baseline",
     "machine_warnings",
     "markdown_summary",
+    "model_sentence",
     "parse_threshold",
+    "run_medians",
     "save_baseline",
-    "slower_p_value",
+    "write_junit",
 ]

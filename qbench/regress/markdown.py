@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from qbench.regress.verdict import REGRESSION, Report, Row, fmt_change, fmt_p, fmt_value
+from qbench.regress.verdict import (
+    REGRESSION,
+    Report,
+    Row,
+    fmt_change,
+    fmt_interval,
+    fmt_noise,
+    fmt_runs,
+    fmt_value,
+)
+
+
+def model_sentence(report: Report) -> str:
+    """The rule the verdict applied, in one sentence (Markdown and the terminal share it)."""
+    o = report.options
+    return (
+        f"{report.mode}; {o.metric} of per-run medians; regression = slower by > {o.threshold:.0%}, by more "
+        f"than the baseline's between-run noise and by > {o.min_abs_ms:g} ms, with the {1 - 2 * o.alpha:.0%} "
+        f"bootstrap interval over runs above the threshold too; >= {o.min_runs} runs a side; "
+        + (f"top-1 drop limit {o.max_accuracy_drop:g} pp." if o.accuracy_gate else "accuracy gate off.")
+    )
 
 
 def markdown_summary(report: Report) -> str:
@@ -10,14 +30,12 @@ def markdown_summary(report: Report) -> str:
 
     status = "PASS" if report.passed else "FAIL"
     icon = ":white_check_mark:" if report.passed else ":x:"
-    opts = report.options
     lines = [
         f"### {icon} qbench regress: {status}",
         "",
         report.verdict_line(),
         "",
-        f"Metric: {opts.metric}; regression = slower by > {opts.threshold:.0%} and > {opts.min_abs_ms:g} ms "
-        f"and Mann-Whitney p < {opts.alpha:g}; top-1 drop limit {opts.max_accuracy_drop:g} pp.",
+        model_sentence(report),
         "",
     ]
     for w in report.warnings:
@@ -25,16 +43,16 @@ def markdown_summary(report: Report) -> str:
 
     def table(rows: list[Row]) -> list[str]:
         out = [
-            "| variant | batch | metric | baseline | current | change | p-value | verdict | note |",
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |",
+            "| variant | batch | metric | baseline | current | change | interval | noise | runs | verdict | note |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
         ]
         for r in rows:
-            verdict = f"**{r.verdict}**" if r.verdict == REGRESSION else r.verdict
+            verdict = f"**{r.verdict}**" if r.verdict in (REGRESSION, "MISSING") else r.verdict
             batch = "-" if r.batch_size is None else str(r.batch_size)
             out.append(
                 f"| {cell(r.variant)} | {batch} | {cell(r.metric)} | {fmt_value(r.baseline, r.metric)} | "
-                f"{fmt_value(r.current, r.metric)} | {fmt_change(r)} | {fmt_p(r.p_value)} | {verdict} | "
-                f"{cell(r.note)} |"
+                f"{fmt_value(r.current, r.metric)} | {fmt_change(r)} | {fmt_interval(r)} | {fmt_noise(r)} | "
+                f"{fmt_runs(r)} | {verdict} | {cell(r.note)} |"
             )
         return out
 

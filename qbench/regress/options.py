@@ -1,31 +1,18 @@
-"""What regress compares (the statistics, defined as in the reports) and its thresholds."""
+"""What regress compares (run-level statistics, defined as in the reports) and its thresholds."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from qbench.errors import QBenchError
-from qbench.records import LatencyStats
 
 BASELINE_KIND = "qbench-regress-baseline"
 VERDICT_KIND = "qbench-regress-verdict"
 
-
-def median_throughput_ips(s: LatencyStats) -> float:
-    """Images/s at the median latency: the reports' headline throughput."""
-    return s.batch_size * 1000.0 / s.median_ms if s.median_ms > 0 else math.nan
-
-
-# each comparable statistic of one batch size; all but throughput in ms per batch
-METRICS: dict[str, Callable[[LatencyStats], float]] = {
-    "median": lambda s: s.median_ms,
-    "mean": lambda s: s.mean_ms,
-    "p90": lambda s: s.p90_ms,
-    "p95": lambda s: s.p95_ms,
-    "throughput": median_throughput_ips,
-}
+# The unit of evidence is one process run, and a run records its median (LatencyStats.repeats);
+# throughput is batch / median, so both metrics gate on the same per-run numbers.
+METRICS = ("median", "throughput")
 
 
 def parse_threshold(text: str | float) -> float:
@@ -54,17 +41,25 @@ class RegressOptions:
     metric: str = "median"
     threshold: float = 0.10  # relative, 0.10 = 10 %
     min_abs_ms: float = 0.05
-    alpha: float = 0.01
+    alpha: float = 0.05  # one-sided: the ratio's bootstrap interval is the central 1 - 2 alpha
+    min_runs: int = 3  # process runs each side needs before a verdict is more than a guess
     max_accuracy_drop: float = 0.5  # percentage points of top-1
+    allow_missing: bool = False  # a baseline variant absent, failed or skipped now passes
+    accuracy_gate: bool = True
+    fail_inconclusive: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
-            raise QBenchError(f"--metric {self.metric!r} is unknown; choose one of {', '.join(METRICS)}.")
+            raise QBenchError(
+                f"--metric {self.metric!r} cannot be gated run by run; choose {' or '.join(METRICS)}."
+            )
         if not (math.isfinite(self.threshold) and self.threshold >= 0):
             raise QBenchError("--threshold must be a non-negative percentage such as '10%'.")
         if not (math.isfinite(self.min_abs_ms) and self.min_abs_ms >= 0):
             raise QBenchError("--min-abs-ms must be zero or a positive number of milliseconds.")
-        if not (0 < self.alpha < 1):
-            raise QBenchError(f"--alpha {self.alpha} must lie strictly between 0 and 1, e.g. 0.01.")
+        if not (0 < self.alpha < 0.5):
+            raise QBenchError(f"--alpha {self.alpha} must lie strictly between 0 and 0.5, e.g. 0.05.")
+        if self.min_runs < 2:
+            raise QBenchError("--min-runs must be 2 or more: one run shows no between-run noise.")
         if not (math.isfinite(self.max_accuracy_drop) and self.max_accuracy_drop >= 0):
             raise QBenchError("--max-accuracy-drop must be zero or a positive number of percentage points.")

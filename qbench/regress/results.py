@@ -1,7 +1,9 @@
 """The two sides of a comparison, read as records, and whether they share a machine.
 
 Workspaces, results/ folders and result files are read by ``qbench.reports.sources`` (shared
-with the reports); a saved baseline is one :class:`RegressBaseline` record.
+with the reports); a saved baseline is one :class:`RegressBaseline` record. A baseline store is
+a folder of them named by machine fingerprint (``EnvRecord.fingerprint``: CPU model and flags,
+GPUs, threads, library versions), so one store serves several fixed machines.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class RegressBaseline(Record):
     source: str  # the workspace or path the results were loaded from
     created: str
     results: list[BenchResult]
+    fingerprint: str = ""  # EnvRecord.fingerprint() of the machine that measured them
 
 
 @dataclass
@@ -40,6 +43,15 @@ class ResultSet:
 
     def ok(self) -> dict[str, BenchResult]:
         return {m: r for m, r in self.results.items() if r.ok and r.latency}
+
+    def fingerprint(self) -> str | None:
+        """The measuring machine's fingerprint (of the first variant that recorded an environment)."""
+        env = next((r.env for r in self.results.values() if r.env is not None), None)
+        return None if env is None else env.fingerprint()
+
+    def machine(self) -> str:
+        env = next((r.env for r in self.results.values() if r.env is not None), None)
+        return "an unknown machine" if env is None else env.machine_label()
 
 
 def _keyed(results: list[BenchResult]) -> dict[str, BenchResult]:
@@ -67,14 +79,65 @@ def load_results(path: str | Path, what: str = "baseline") -> ResultSet:
 
 
 def save_baseline(results: ResultSet, path: str | Path) -> Path:
-    """All of ``results`` in one RegressBaseline file that ``load_results`` reads back (a CI artifact)."""
+    """All of ``results`` in one RegressBaseline file that ``load_results`` reads back (a CI artifact).
+
+    ``path`` an existing folder: the file is a store entry, ``<folder>/<fingerprint>.json``."""
+    path = Path(path)
+    fingerprint = results.fingerprint() or ""
+    if path.is_dir():
+        if not fingerprint:
+            raise QBenchError(
+                f"the results of {results.source} record no environment, so they cannot be stored by machine "
+                f"fingerprint in {path}; save them to a file instead."
+            )
+        path = path / f"{fingerprint}.json"
     record = RegressBaseline(
         kind=BASELINE_KIND,
         source=results.source,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         results=list(results.results.values()),
+        fingerprint=fingerprint,
     )
-    return record.save_json(Path(path))
+    return record.save_json(path)
+
+
+def load_stored_baseline(store: str | Path, current: ResultSet) -> ResultSet:
+    """The baseline in ``store`` that was measured on the current results' machine."""
+    store = Path(store)
+    fingerprint = current.fingerprint()
+    if fingerprint is None:
+        raise QBenchError(
+            f"the current results in {current.source} record no environment to pick a stored baseline "
+            "by; pass --baseline FILE instead."
+        )
+    path = store / f"{fingerprint}.json"
+    if not path.is_file():
+        raise QBenchError(
+            f"{store} holds no baseline for this machine ({current.machine()}, fingerprint {fingerprint}); "
+            f"store one from main with 'qbench regress --save-baseline {store}'."
+        )
+    return load_results(path, "stored baseline")
+
+
+def _model_key(result: BenchResult) -> str:
+    assert result.model is not None
+    m = result.model
+    return f"{m.name} ({m.num_classes} classes, {m.input_size}x{m.input_size} input)"
+
+
+def check_same_model(baseline: ResultSet, current: ResultSet) -> None:
+    """Refuse to compare latencies of different models, inputs or class counts."""
+    sides = []
+    for results in (baseline, current):
+        keys = {_model_key(r) for r in results.ok().values() if r.model is not None}
+        sides.append(keys)
+    base_keys, cur_keys = sides
+    if base_keys and cur_keys and base_keys != cur_keys:
+        raise QBenchError(
+            f"baseline {baseline.source} measured {', '.join(sorted(base_keys))} but current "
+            f"{current.source} measured {', '.join(sorted(cur_keys))}; compare results of the same model, "
+            "input size and class count."
+        )
 
 
 def _machine(result: BenchResult) -> str | None:

@@ -1,4 +1,10 @@
-"""The comparison: one row per variant x batch size (and per variant's top-1), and the verdict."""
+"""The comparison: one row per variant x batch size (and per variant's top-1), and the verdict.
+
+A latency row is a REGRESSION when the current median of run medians is slower than the
+baseline's by more than ``threshold``, by more than the baseline's own between-run noise (its
+slowest run above its median) and by more than ``min_abs_ms``, and the bootstrap interval of
+that ratio lies wholly above ``1 + threshold``. With fewer than ``min_runs`` runs a side it is INCONCLUSIVE.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +14,35 @@ from typing import Any
 
 from qbench.errors import QBenchError
 from qbench.records import BenchResult, LatencyStats
-from qbench.regress.options import METRICS, VERDICT_KIND, RegressOptions
-from qbench.regress.results import ResultSet, machine_warnings
+from qbench.regress.options import VERDICT_KIND, RegressOptions
+from qbench.regress.results import ResultSet, check_same_model, machine_warnings
+from qbench.regress.runs import compare_runs, run_medians
 from qbench.reports.sources import baseline_first
 
-OK, REGRESSION, IMPROVED, NOISY, MISSING = "ok", "REGRESSION", "improved", "noisy", "missing"
+OK, REGRESSION, IMPROVED, NOISY = "ok", "REGRESSION", "improved", "noisy"
+INCONCLUSIVE, MISSING, NOT_COMPARED = "inconclusive", "MISSING", "not compared"
+VERDICTS = (OK, REGRESSION, IMPROVED, NOISY, INCONCLUSIVE, MISSING, NOT_COMPARED)
 
 
 @dataclass
 class Row:
     variant: str
-    batch_size: int | None  # None: the accuracy row of a variant
+    batch_size: int | None  # None: the variant's accuracy row, or its whole-variant MISSING row
     metric: str
     baseline: float | None
     current: float | None
-    change_pct: float | None  # (current / baseline - 1) in %; top-1 rows: difference in pp
-    p_value: float | None
+    change_pct: float | None  # (current / baseline - 1) of the metric in %; top-1 rows: difference in pp
     verdict: str
     note: str = ""
+    ratio: float | None = None  # current / baseline in ms per batch (above 1: slower)
+    ci_low: float | None = None  # bootstrap interval of ``ratio`` over runs
+    ci_high: float | None = None
+    noise_pct: float | None = None  # the baseline's slowest run above its median, in %
+    runs: tuple[int, int] | None = None  # process runs of (baseline, current)
 
     @property
     def flagged(self) -> bool:
         return self.verdict != OK
-
-    @property
-    def ratio(self) -> float | None:
-        """current / baseline of a latency row (the reports' definition of a ratio of medians)."""
-        if self.batch_size is None or self.change_pct is None:
-            return None
-        return 1.0 + self.change_pct / 100.0
 
 
 @dataclass
@@ -46,39 +52,43 @@ class Report:
     current_source: str
     rows: list[Row] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    mode: str = "stored baseline"  # or "A/B, interleaved in one job"
 
     def count(self, verdict: str) -> int:
         return sum(1 for r in self.rows if r.verdict == verdict)
 
-    @property
-    def regressions(self) -> list[Row]:
-        return [r for r in self.rows if r.verdict == REGRESSION]
+    def failures(self) -> list[Row]:
+        failing = {REGRESSION}
+        if not self.options.allow_missing:
+            failing.add(MISSING)
+        if self.options.fail_inconclusive:
+            failing.add(INCONCLUSIVE)
+        return [r for r in self.rows if r.verdict in failing]
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.failures()
 
     @property
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
     def verdict_line(self) -> str:
-        compared = sum(1 for r in self.rows if r.verdict != MISSING)
-        extras = [
-            f"{n} {label}"
-            for label, n in (
-                ("improved", self.count(IMPROVED)),
-                ("noisy", self.count(NOISY)),
-                ("missing", self.count(MISSING)),
-            )
-            if n
-        ]
+        compared = sum(1 for r in self.rows if r.verdict not in (MISSING, NOT_COMPARED))
+        counted = (IMPROVED, NOISY, INCONCLUSIVE, MISSING, NOT_COMPARED)
+        extras = [f"{self.count(v)} {v}" for v in counted if self.count(v) and v not in self._failing()]
         tail = f" ({', '.join(extras)})" if extras else ""
+        timed = [r.verdict for r in self.rows if r.batch_size is not None and r.verdict != MISSING]
         if self.passed:
-            return f"PASS: no regression in {compared} comparisons{tail}."
-        worst = ", ".join(f"{r.variant} {_where(r)} {fmt_change(r)}" for r in self.regressions[:3])
-        more = "" if len(self.regressions) <= 3 else f", +{len(self.regressions) - 3} more"
-        return f"FAIL: {len(self.regressions)} regression(s) in {compared} comparisons: {worst}{more}{tail}."
+            head = "INCONCLUSIVE" if timed and set(timed) == {INCONCLUSIVE} else "PASS"
+            return f"{head}: no regression in {compared} comparisons{tail}."
+        failures = self.failures()
+        worst = ", ".join(f"{r.variant} {where(r)} {failure_text(r)}" for r in failures[:3])
+        more = "" if len(failures) <= 3 else f", +{len(failures) - 3} more"
+        return f"FAIL: {len(failures)} failure(s) in {compared} comparisons: {worst}{more}{tail}."
+
+    def _failing(self) -> set[str]:
+        return {r.verdict for r in self.failures()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,73 +96,86 @@ class Report:
             "passed": self.passed,
             "exit_code": self.exit_code,
             "verdict": self.verdict_line(),
+            "mode": self.mode,
             "baseline": self.baseline_source,
             "current": self.current_source,
             "options": asdict(self.options),
-            "counts": {v: self.count(v) for v in (OK, REGRESSION, IMPROVED, NOISY, MISSING)},
+            "counts": {v: self.count(v) for v in VERDICTS},
             "warnings": self.warnings,
-            "rows": [{**asdict(r), "ratio": r.ratio} for r in self.rows],
+            "rows": [asdict(r) for r in self.rows],
         }
 
 
-def _where(row: Row) -> str:
-    return "top-1" if row.batch_size is None else f"b{row.batch_size}"
+def where(row: Row) -> str:
+    if row.batch_size is not None:
+        return f"b{row.batch_size}"
+    return "top-1" if row.metric.startswith("top-1") else "(variant)"
 
 
-def _samples(stats: LatencyStats) -> list[float]:
-    return [s for s in stats.samples_ms if math.isfinite(s)]
+def failure_text(row: Row) -> str:
+    return row.note if row.verdict == MISSING else fmt_change(row)
 
 
-def slower_p_value(base: list[float], cur: list[float], slower: bool) -> float | None:
-    """One-sided Mann-Whitney U p-value that ``cur`` is slower (or faster) than ``base``."""
-    if len(base) < 3 or len(cur) < 3:
-        return None
-    from scipy.stats import mannwhitneyu
-
-    p = float(mannwhitneyu(cur, base, alternative="greater" if slower else "less").pvalue)
-    return p if math.isfinite(p) else 1.0  # all samples tied: no evidence either way
-
-
-def _batch_ms(stats: LatencyStats, value: float, metric: str) -> float:
-    """The metric as milliseconds per batch, for the absolute floor."""
+def _metric_value(stats_ms: float, batch_size: int, metric: str) -> float:
     if metric == "throughput":
-        return stats.batch_size * 1000.0 / value if value > 0 else math.inf
-    return value
+        return batch_size * 1000.0 / stats_ms if stats_ms > 0 else math.nan
+    return stats_ms
 
 
 def compare_latency(mode: str, base: LatencyStats, cur: LatencyStats, opts: RegressOptions) -> Row:
-    statistic = METRICS[opts.metric]
-    b, c = statistic(base), statistic(cur)
+    """One variant x batch size, from the per-run medians of both sides."""
     unit = "img/s" if opts.metric == "throughput" else "ms"
     metric = f"{opts.metric} {unit}"
-    if not (math.isfinite(b) and math.isfinite(c)) or b <= 0:
-        return Row(mode, base.batch_size, metric, b, c, None, None, MISSING, "metric not recorded")
-    change = (c / b - 1.0) * 100.0
-    # "slower" means more ms, or fewer images/s
-    slower = c < b if opts.metric == "throughput" else c > b
-    rel = abs(change) / 100.0
-    abs_ms = abs(_batch_ms(cur, c, opts.metric) - _batch_ms(base, b, opts.metric))
-    p = slower_p_value(_samples(base), _samples(cur), slower)
-    notes = []
-    noisy_sides = [side for side, s in (("baseline", base), ("current", cur)) if s.noisy]
-    if noisy_sides:
-        notes.append(f"noisy {' and '.join(noisy_sides)} (CV {base.cv:.0%} -> {cur.cv:.0%})")
-    if p is None:
-        notes.append("no raw samples: threshold only")
-    beyond = rel > opts.threshold and abs_ms > opts.min_abs_ms and c != b
-    if not beyond:
-        verdict = NOISY if noisy_sides else OK
-    elif p is not None and p >= opts.alpha:
-        verdict = NOISY
-        notes.append(f"not significant (p >= {opts.alpha:g})")
-    else:
-        verdict = REGRESSION if slower else IMPROVED
-    return Row(mode, base.batch_size, metric, b, c, change, p, verdict, "; ".join(notes))
+    b_runs, c_runs = run_medians(base), run_medians(cur)
+    if not b_runs or not c_runs:
+        note = "no finite median in " + ("baseline" if not b_runs else "current")
+        return Row(mode, base.batch_size, metric, None, None, None, MISSING, note)
+    runs = compare_runs(b_runs, c_runs, opts.alpha)
+    b_ms, c_ms = runs.base_ms, runs.cur_ms
+    b_val, c_val = (_metric_value(v, base.batch_size, opts.metric) for v in (b_ms, c_ms))
+    row = Row(
+        mode,
+        base.batch_size,
+        metric,
+        b_val,
+        c_val,
+        (c_val / b_val - 1.0) * 100.0,
+        OK,
+        ratio=runs.ratio,
+        ci_low=runs.ci_low,
+        ci_high=runs.ci_high,
+        noise_pct=runs.noise * 100.0,
+        runs=(runs.n_base, runs.n_cur),
+    )
+    slowdown, speedup = runs.ratio - 1.0, 1.0 - runs.ratio
+    abs_ms = abs(c_ms - b_ms)
+    if min(runs.n_base, runs.n_cur) < opts.min_runs:
+        row.verdict = INCONCLUSIVE
+        row.note = (
+            f"inconclusive: {runs.n_base} baseline and {runs.n_cur} current runs "
+            f"(need {opts.min_runs} each: bench with --repeats {opts.min_runs} or more)"
+        )
+    elif slowdown > opts.threshold and abs_ms > opts.min_abs_ms:
+        if slowdown <= runs.noise:
+            row.verdict, row.note = NOISY, f"within the baseline's between-run noise (+{runs.noise:.1%})"
+        elif runs.ci_low is not None and runs.ci_low <= 1.0 + opts.threshold:
+            row.verdict = NOISY
+            row.note = f"not significant: the runs' interval reaches {(runs.ci_low - 1) * 100:+.1f}%"
+        else:
+            row.verdict = REGRESSION
+    elif speedup > opts.threshold / (1 + opts.threshold) and abs_ms > opts.min_abs_ms:
+        bound = 1.0 - opts.threshold / (1 + opts.threshold)
+        significant = runs.ci_high is not None and runs.ci_high < bound and speedup > runs.fast_noise
+        row.verdict = IMPROVED if significant else NOISY
+        if not significant:
+            row.note = "faster, but within the runs' noise"
+    return row
 
 
 def compare_accuracy(mode: str, base: BenchResult, cur: BenchResult, opts: RegressOptions) -> Row | None:
-    if base.accuracy is None or cur.accuracy is None:
+    if not opts.accuracy_gate:
         return None
+    assert base.accuracy is not None and cur.accuracy is not None  # compare() checked both
     b, c = float(base.accuracy.top1), float(cur.accuracy.top1)
     drop = b - c
     if drop > opts.max_accuracy_drop:
@@ -162,56 +185,66 @@ def compare_accuracy(mode: str, base: BenchResult, cur: BenchResult, opts: Regre
     else:
         verdict, note = OK, ""
     # change_pct of an accuracy row is in percentage points, signed as the difference
-    return Row(mode, None, "top-1 %", b, c, c - b, None, verdict, note)
+    return Row(mode, None, "top-1 %", b, c, c - b, verdict, note)
 
 
 def _status_note(side: str, r: BenchResult | None) -> str:
     if r is None:
         return f"not in {side}"
     if not r.ok:
-        return f"{side}: {r.status}" + (f" ({r.skip_reason})" if r.skip_reason else "")
+        return f"{r.status} in {side}" + (f" ({r.skip_reason.splitlines()[-1]})" if r.skip_reason else "")
     return f"not measured in {side}"
 
 
+def _check_accuracy_gate(baseline: ResultSet, current: ResultSet, modes: list[str]) -> None:
+    """Both sides of every compared variant need top-1 unless the gate is off."""
+    lacking = [
+        f"{m} ({' and '.join(s for s, rs in (('baseline', baseline), ('current', current)) if rs.results[m].accuracy is None)})"
+        for m in modes
+        if baseline.results[m].accuracy is None or current.results[m].accuracy is None
+    ]
+    if lacking:
+        raise QBenchError(
+            f"the accuracy gate cannot be evaluated: no top-1 for {', '.join(lacking)}; bench without "
+            "--no-accuracy or pass --no-accuracy-gate."
+        )
+
+
 def compare(baseline: ResultSet, current: ResultSet, opts: RegressOptions) -> Report:
-    """Compare every variant x batch size present on both sides; the rest are rows 'missing'."""
+    """Compare every variant x batch size of the baseline with the current results."""
+    check_same_model(baseline, current)
     report = Report(opts, baseline.source, current.source)
     base_ok, cur_ok = baseline.ok(), current.ok()
-    modes = list(dict.fromkeys([*baseline.results, *current.results]))
-    modes.sort(key=baseline_first)
-    pairs = 0
+    modes = sorted(dict.fromkeys([*baseline.results, *current.results]), key=baseline_first)
+    compared = [m for m in modes if m in base_ok and m in cur_ok]
+    if not compared:
+        raise QBenchError(
+            f"baseline {baseline.source} and current {current.source} share no measured variant "
+            f"(baseline: {', '.join(base_ok) or 'none'}; current: {', '.join(cur_ok) or 'none'}); "
+            "bench the same variants."
+        )
+    if opts.accuracy_gate:
+        _check_accuracy_gate(baseline, current, compared)
     for mode in modes:
         b, c = base_ok.get(mode), cur_ok.get(mode)
-        if b is None or c is None:
-            if b is None and c is None:
-                note = f"{_status_note('baseline', baseline.results.get(mode))}; " + _status_note(
-                    "current", current.results.get(mode)
-                )
-            elif b is None:
-                note = _status_note("baseline", baseline.results.get(mode))
-            else:
-                note = _status_note("current", current.results.get(mode))
-            report.rows.append(Row(mode, None, "-", None, None, None, None, MISSING, note))
+        if b is None:  # nothing measured to hold the current side to
+            note = f"{_status_note('baseline', baseline.results.get(mode))}; nothing to compare"
+            report.rows.append(Row(mode, None, "-", None, None, None, NOT_COMPARED, note))
             continue
-        sizes = sorted({s.batch_size for s in b.latency} | {s.batch_size for s in c.latency})
-        for size in sizes:
-            sb, sc = b.latency_at(size), c.latency_at(size)
-            if sb is None or sc is None:
-                note = "not measured in " + ("baseline" if sb is None else "current")
-                report.rows.append(Row(mode, size, opts.metric, None, None, None, None, MISSING, note))
-                continue
-            report.rows.append(compare_latency(mode, sb, sc, opts))
-            pairs += 1
+        if c is None:
+            note = _status_note("current", current.results.get(mode))
+            report.rows.append(Row(mode, None, "-", None, None, None, MISSING, note))
+            continue
+        for sb in b.latency:
+            sc = c.latency_at(sb.batch_size)
+            if sc is None:
+                note = f"batch {sb.batch_size} not measured in current"
+                report.rows.append(Row(mode, sb.batch_size, opts.metric, None, None, None, MISSING, note))
+            else:
+                report.rows.append(compare_latency(mode, sb, sc, opts))
         acc = compare_accuracy(mode, b, c, opts)
         if acc is not None:
             report.rows.append(acc)
-    if pairs == 0:
-        raise QBenchError(
-            f"baseline {baseline.source} and current {current.source} share no measured variant x batch "
-            f"size (baseline: {', '.join(base_ok) or 'none'}; current: {', '.join(cur_ok) or 'none'}); "
-            "bench the same variants and batch sizes."
-        )
-    compared = [m for m in modes if m in base_ok and m in cur_ok]
     report.warnings = machine_warnings(baseline, current, compared)
     return report
 
@@ -232,7 +265,16 @@ def fmt_change(row: Row) -> str:
     return f"{row.change_pct:+.2f} pp" if row.batch_size is None else f"{row.change_pct:+.1f}%"
 
 
-def fmt_p(p: float | None) -> str:
-    if p is None:
+def fmt_interval(row: Row) -> str:
+    """The bootstrap interval of the slowdown, as percent changes of ms per batch."""
+    if row.ci_low is None or row.ci_high is None:
         return "-"
-    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+    return f"[{(row.ci_low - 1) * 100:+.1f}%, {(row.ci_high - 1) * 100:+.1f}%]"
+
+
+def fmt_runs(row: Row) -> str:
+    return "-" if row.runs is None else f"{row.runs[0]}/{row.runs[1]}"
+
+
+def fmt_noise(row: Row) -> str:
+    return "-" if row.noise_pct is None else f"{row.noise_pct:.1f}%"
