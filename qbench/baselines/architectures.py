@@ -43,15 +43,11 @@ class AlexNetPaper(nn.Module):
         return self.classifier(self.features(x))
 
 
-class ResNet18(nn.Module):
-    def __init__(self, num_classes: int = 1000) -> None:
-        super().__init__()
-        from torchvision.models import resnet18
+def resnet18(num_classes: int = 1000) -> nn.Module:
+    """torchvision's ResNet-18 itself (not wrapped), so its checkpoints import unchanged."""
+    from torchvision.models import resnet18 as torchvision_resnet18
 
-        self.net = resnet18(weights=None, num_classes=num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    return torchvision_resnet18(weights=None, num_classes=num_classes)
 
 
 class TinyCNN(nn.Module):
@@ -130,9 +126,25 @@ class AlexNet(AlexNetVariant):
         super().__init__(num_classes, batch_norm=False, head="fc", dropout=dropout)
 
 
-class AlexNetBN(AlexNetVariant):
+class AlexNetPlain(AlexNetVariant):
+    """Reference 004's baseline: torchvision's layout without dropout or batch norm."""
+
     def __init__(self, num_classes: int = 200) -> None:
-        super().__init__(num_classes, batch_norm=True, head="fc")
+        super().__init__(num_classes, batch_norm=False, head="fc", dropout=0.0)
+
+
+class AlexNetBN(AlexNetVariant):
+    """Reference 004's batch-norm model: BatchNorm after every convolution, no dropout."""
+
+    def __init__(self, num_classes: int = 200) -> None:
+        super().__init__(num_classes, batch_norm=True, head="fc", dropout=0.0)
+
+
+class AlexNetCombinedLarge(AlexNetVariant):
+    """Reference 004's combined-large model: BatchNorm and dropout (its transforms: ``combined``)."""
+
+    def __init__(self, num_classes: int = 200) -> None:
+        super().__init__(num_classes, batch_norm=True, head="fc", dropout=0.5)
 
 
 class AlexNetSmall(AlexNetVariant):
@@ -143,3 +155,17 @@ class AlexNetSmall(AlexNetVariant):
 class AlexNetGAP(AlexNetVariant):
     def __init__(self, num_classes: int = 200) -> None:
         super().__init__(num_classes, batch_norm=True, head="gap")
+
+
+def paper_init(model: nn.Module) -> nn.Module:
+    """The AlexNet paper's initialisation (section 5): weights from N(0, 0.01); biases 1 in the
+    2nd, 4th and 5th convolutions and the hidden fully-connected layers, 0 elsewhere."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    ones = {id(m) for i, m in enumerate(convs, 1) if i in (2, 4, 5)} | {id(m) for m in linears[:-1]}
+    with torch.no_grad():
+        for module in (*convs, *linears):
+            nn.init.normal_(module.weight, mean=0.0, std=0.01)
+            if module.bias is not None:
+                nn.init.constant_(module.bias, 1.0 if id(module) in ones else 0.0)
+    return model

@@ -70,6 +70,9 @@ def build_from_state(
 ) -> nn.Module:
     model = create_model(model_name, num_classes=num_classes)
     expected = model.state_dict()
+    if state and all(k.startswith("net.") for k in state) and not any(k.startswith("net.") for k in expected):
+        # earlier qbench versions wrapped resnet18 as self.net: their checkpoints still load
+        state = {k.removeprefix("net."): v for k, v in state.items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:

@@ -20,6 +20,8 @@ class ModelSpec:
     target: str  # "module:Class"
     default_input_size: int
     description: str
+    # the transform preset the model is trained with when --augment is left at "default"
+    augment: str | None = None
 
     @property
     def builder(self) -> Any:
@@ -41,28 +43,49 @@ for _spec in (
         "alexnet-paper", f"{_ARCH}:AlexNetPaper", 227, "Krizhevsky et al. 2012: 96-256-384-384-256 convs, LRN"
     ),
     ModelSpec(
+        "alexnet-plain",
+        f"{_ARCH}:AlexNetPlain",
+        64,
+        "reference 004 baseline: torchvision layout without dropout",
+    ),
+    ModelSpec(
+        "alexnet-dropout",
+        f"{_ARCH}:AlexNet",
+        64,
+        "reference 004 dropout model: torchvision layout, dropout 0.5 in the FC blocks",
+    ),
+    ModelSpec(
         "alexnet-bn",
         f"{_ARCH}:AlexNetBN",
         64,
-        "reference 004: AlexNet with BatchNorm after every convolution",
+        "reference 004: AlexNet with BatchNorm after every convolution, no dropout",
+    ),
+    ModelSpec(
+        "alexnet-combined-large",
+        f"{_ARCH}:AlexNetCombinedLarge",
+        64,
+        "reference 004 combined-large: BatchNorm + dropout, combined transforms",
+        augment="combined",
     ),
     ModelSpec(
         "alexnet-small",
         f"{_ARCH}:AlexNetSmall",
         64,
-        "reference 004 combined-small: BatchNorm, 9216-2000-N head",
+        "reference 004 combined-small: BatchNorm + dropout, 9216-2000-N head, combined transforms",
+        augment="combined",
     ),
     ModelSpec(
         "alexnet-gap",
         f"{_ARCH}:AlexNetGAP",
         64,
-        "reference 004: BatchNorm, global average pooling, 256-N head",
+        "reference 004 combined GAP: BatchNorm, global average pooling, 256-N head, combined transforms",
+        augment="combined",
     ),
     ModelSpec(
         "resnet18",
-        f"{_ARCH}:ResNet18",
+        f"{_ARCH}:resnet18",
         224,
-        "torchvision ResNet-18, the comparison model of the CIFAR-10 study",
+        "torchvision ResNet-18 (its own layout: torchvision weights import as they are), reference 001",
     ),
     ModelSpec(
         "tiny-cnn", f"{_ARCH}:TinyCNN", 32, "a 2-conv test model (seconds to train, for tests and smoke runs)"

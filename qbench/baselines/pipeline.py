@@ -7,13 +7,15 @@ import time
 import torch
 
 from qbench import env
+from qbench.baselines.architectures import paper_init
 from qbench.baselines.checkpoint import import_checkpoint, save_checkpoint
 from qbench.baselines.metrics import accuracy_stats
 from qbench.baselines.models import MODELS, create_model
 from qbench.baselines.request import BaselineRequest
 from qbench.baselines.summary import summarize
-from qbench.baselines.trainer import TRAINING_PRECISION, TrainOutcome, seed_everything, train
-from qbench.data.registry import DataSplits, load_data, loader
+from qbench.baselines.trainer import TRAINING_PRECISION, StateFile, TrainOutcome, seed_everything, train
+from qbench.data import views
+from qbench.data.registry import DataSplits, load_data
 from qbench.data.transforms import PRESETS as AUGMENT_PRESETS
 from qbench.errors import QBenchError
 from qbench.records import (
@@ -26,16 +28,16 @@ from qbench.records import (
 )
 from qbench.workspace import Workspace
 
+# the resumable training state, beside model.pt
+RESUME_STATE = "resume.pt"
+
 
 def split_accuracy(model: torch.nn.Module, split, class_names: list[str]) -> AccuracyStats:
-    """Loss, top-1/top-5 and per-class P/R/F1 of the FP32 model on one split."""
-    logits, labels = [], []
+    """Loss, top-1/top-5 and per-class P/R/F1 of the FP32 model on one split (one view per
+    image, or ten crops averaged where the split yields them)."""
     model.eval()
-    with torch.no_grad():
-        for x, y in loader(split, 256):
-            logits.append(model(x))
-            labels.append(y)
-    return accuracy_stats(torch.cat(logits).numpy(), torch.cat(labels).numpy(), class_names)
+    logits, labels = views.collect_logits(model, split, 256)
+    return accuracy_stats(logits, labels, class_names)
 
 
 def split_metrics(model: torch.nn.Module, split, class_names: list[str]) -> SplitMetrics:
@@ -53,6 +55,8 @@ def _outcome_record(outcome: TrainOutcome) -> TrainOutcomeRecord:
         best_epoch=outcome.best_epoch,
         early_stopped=outcome.early_stopped,
         train_seconds=outcome.seconds,
+        processes=outcome.processes,
+        resumed_after_epoch=outcome.resumed_after_epoch,
     )
 
 
@@ -66,8 +70,10 @@ def _checked_class_count(request: BaselineRequest, data: DataSplits) -> int:
     return num_classes
 
 
-def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> TrainRecord:
-    """Train or import the FP32 baseline; writes baseline/model.pt and baseline/train.json."""
+def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> TrainRecord | None:
+    """Train or import the FP32 baseline; writes baseline/model.pt and baseline/train.json.
+    Under torchrun every rank trains and rank 0 alone evaluates and writes (the other ranks
+    return None)."""
     spec = MODELS.get(request.model)
     data = load_data(request.data)
     num_classes = _checked_class_count(request, data)
@@ -80,13 +86,22 @@ def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> Tra
         config = request.train or TrainConfig()
         seed_everything(config.seed, config.deterministic)  # before the weights are initialized
         model = create_model(request.model, num_classes=num_classes)
-        outcome = train(model, data, config, progress=progress)
+        if config.paper_init:
+            paper_init(model)
+        state = StateFile(
+            ws.baseline_dir / RESUME_STATE,
+            resume=request.resume,
+            identity={"model": request.model, "data": request.data.to_dict()},
+        )
+        outcome = train(model, data, config, progress=progress, state_file=state)
+        if not outcome.is_main:
+            return None
         model = outcome.model
         source = BaselineSource(kind="train")
     # train is evaluated with test-time transforms: the figures describe the model, not the augmentation
     splits = {
-        name: split_metrics(model, split, data.class_names)
-        for name, split in (("train", data.train_eval), ("val", data.val), ("test", data.test))
+        name: split_metrics(model, data.eval_split(name), data.class_names)
+        for name in ("train", "val", "test")
     }
     meta = {
         "model": request.model,

@@ -18,3 +18,4 @@ class BaselineRequest:
     train: TrainConfig | None = None  # None with import_path: import instead of training
     import_path: Path | None = None
     experiment: str = "default"
+    resume: bool = False  # continue from baseline/resume.pt (an interrupted --train)

@@ -38,6 +38,13 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         help=f"transform preset: {', '.join(PRESETS)} (default: {augment})",
     )
     group.add_argument("--download", action="store_true", help="allow torchvision to download MNIST/CIFAR-10")
+    crops = default(DataConfig, "eval_crops")
+    group.add_argument(
+        "--eval-crops",
+        choices=("center", "ten"),
+        default=crops,
+        help=f"test-time views: center, or ten (TenCrop + flips averaged, reference 001) (default: {crops})",
+    )
     group.add_argument(
         "--seed", type=int, default=seed, help=f"seed for splits, init and shuffling (default: {seed})"
     )
@@ -90,6 +97,24 @@ def add_parser(sub) -> None:
     )
     t.add_argument("--device", default=device, help=f"cpu or cuda (default: {device})")
     t.add_argument(
+        "--paper-init",
+        action="store_true",
+        help="paper preset: the AlexNet paper's initialisation (biases 1 in conv2/4/5 and hidden FC)",
+    )
+    d = p.add_argument_group("distributed training and resuming")
+    d.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine (launches torchrun --standalone --nproc-per-node N; "
+        "one per GPU with --device cuda); for several machines run torchrun yourself (README)",
+    )
+    d.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted --train from baseline/resume.pt (same flags, --epochs may grow)",
+    )
+    t.add_argument(
         "--no-deterministic",
         dest="deterministic",
         action="store_false",
@@ -136,14 +161,19 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
     DATASETS.entry(args.dataset)
     # the embedded data set's images are small: its default size, else the model's own
     embedded = args.dataset == default(DataConfig, "name")
+    # a model of reference 004 brings its own transforms unless --augment names others
+    augment = (
+        spec.augment if args.augment == default(DataConfig, "augment") and spec.augment else args.augment
+    )
     data = DataConfig(
         name=args.dataset,
         root=args.data_root,
         image_size=args.image_size
         or (default(DataConfig, "image_size") if embedded else spec.default_input_size),
         seed=args.seed,
-        augment=args.augment,
+        augment=augment,
         download=args.download,
+        eval_crops=getattr(args, "eval_crops", default(DataConfig, "eval_crops")),
     )
     train = None
     if getattr(args, "import_path", None) is None:
@@ -164,6 +194,7 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
             device=flag.get("device"),
             deterministic=flag.get("deterministic"),
             seed=args.seed,
+            paper_init=flag.get("paper_init") or None,
         )
     return BaselineRequest(
         model=args.model,
@@ -172,6 +203,7 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
         train=train,
         import_path=getattr(args, "import_path", None),
         experiment=args.exp,
+        resume=bool(getattr(args, "resume", False)),
     )
 
 
@@ -188,8 +220,12 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluate:
         return evaluate_baseline(ws)
     request = request_from_args(args)
+    if args.nproc:
+        return pipeline.launch_distributed(args.nproc, args.argv)
     with progress() as bar:
         record = pipeline.baseline(ws, request, progress=bar)
+    if record is None:  # a rank other than 0 of a torchrun run: rank 0 reports
+        return 0
     console().print(
         f"baseline {request.model} ({made_how(record)}): test top-1 {record.test.top1:.2f}%, "
         f"{record.summary.total_params:,} parameters -> {ws.model_path}"

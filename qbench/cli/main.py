@@ -10,7 +10,7 @@ from qbench import __version__
 from qbench.errors import QBenchError
 
 # order = the order in `qbench --help`, the order of the pipeline
-SUBCOMMANDS = ("baseline", "quantize", "bench", "compare", "regress", "run", "info")
+SUBCOMMANDS = ("baseline", "evaluate", "quantize", "bench", "compare", "regress", "run", "info", "recipes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # 'baseline --nproc N' relaunches it
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

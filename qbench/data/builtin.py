@@ -63,6 +63,7 @@ def digits(config: DataConfig) -> DataSplits:
         class_names=[str(d) for d in range(10)],
         input_size=config.image_size,
         info={"source": "sklearn.datasets.load_digits", "original_size": 8, "seed": config.seed},
+        ten_crop=transforms.build_ten_crop(config.augment, config.image_size, from_tensor=True),
     )
 
 
@@ -127,6 +128,7 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
         class_names=list(train.classes),
         input_size=config.image_size,
         info={"root": str(root), "held_out": held_out, "augment": preset},
+        ten_crop=transforms.build_ten_crop(preset, config.image_size),
     )
 
 
@@ -172,6 +174,7 @@ def tinyimagenet(config: DataConfig) -> DataSplits:
             "augment": preset,
             "test": "half of val/ (the official test split has no labels)",
         },
+        ten_crop=transforms.build_ten_crop(preset, config.image_size),
     )
 
 
@@ -194,9 +197,9 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
     preset = "paper" if config.augment == "default" and name == "cifar10" else config.augment
     preset = "none" if preset == "default" else preset
     train_t, eval_t = transforms.build(preset, config.image_size, flips=not gray)
+    ten_t = transforms.build_ten_crop(preset, config.image_size)
     if gray:
-        train_t = T.Compose([T.Grayscale(3), train_t])
-        eval_t = T.Compose([T.Grayscale(3), eval_t])
+        train_t, eval_t, ten_t = (T.Compose([T.Grayscale(3), t]) for t in (train_t, eval_t, ten_t))
     cls = getattr(tvd, cls_name)
     try:
         train = cls(str(root), train=True, transform=train_t, download=config.download)
@@ -219,6 +222,7 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
         class_names=[str(c) for c in train.classes],
         input_size=config.image_size,
         info={"root": str(root), "augment": preset},
+        ten_crop=ten_t,
     )
 
 

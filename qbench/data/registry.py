@@ -32,9 +32,26 @@ class DataSplits:
     class_names: list[str]
     input_size: int
     info: dict = field(default_factory=dict)
+    # the ten-crop test transform (reference 001), for eval_split(..., "ten")
+    ten_crop: Callable | None = None
+    eval_crops: str = "center"  # the default of eval_split: DataConfig.eval_crops
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def eval_split(self, name: str, crops: str | None = None) -> Dataset:
+        """Split ``name`` (train, val or test) with test-time transforms, seen as one centre
+        view or as ten crops (``crops``; default: the data config's ``eval_crops``). The bench
+        harness measures accuracy on ``eval_split("test")``; ``qbench.data.views`` runs it."""
+        from qbench.data.views import with_transform
+
+        split = {"train": self.train_eval, "val": self.val, "test": self.test}[name]
+        crops = crops or self.eval_crops
+        if crops == "center":
+            return split
+        if self.ten_crop is None:
+            raise QBenchError(f"dataset {self.name!r} has no ten-crop view; use --eval-crops center.")
+        return with_transform(split, self.ten_crop)
 
     def calibration_set(self, images: int, seed: int) -> Subset:
         """A fixed random subset of the training split with test-time transforms."""
@@ -55,10 +72,19 @@ register_dataset = DATASETS.register
 
 
 def load_data(config: DataConfig) -> DataSplits:
-    return DATASETS.get(config.name)(config)
+    splits = DATASETS.get(config.name)(config)
+    splits.eval_crops = config.eval_crops
+    return splits
 
 
-def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: int = 0, seed: int = 0):
+def loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    workers: int = 0,
+    seed: int = 0,
+    sampler=None,
+):
     import torch
     from torch.utils.data import DataLoader
 
@@ -69,6 +95,7 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, workers: in
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=workers,
         generator=gen,
         persistent_workers=workers > 0,

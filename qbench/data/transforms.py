@@ -20,9 +20,14 @@ PRESETS = {
     "paper": "reference 001: resize to 1.14x, random crop, horizontal flip, mean subtraction",
     "imagenet": "reference 002: RandomResizedCrop, horizontal flip, ImageNet normalization",
     "random-crop": "reference 004: padded random crop",
-    "pixel": "reference 004: colour jitter and Gaussian noise",
-    "combined": "reference 004: random crop + pixel augmentation + flip",
+    "pixel": "reference 004: colour jitter and Gaussian noise (sigma 0.05 on the 0..1 image)",
+    "combined": "reference 004: random crop + pixel augmentation (jitter and noise) + flip",
 }
+# reference 004's "random noise injection": sigma on the 0..1 image, before normalization
+NOISE_SIGMA = 0.05
+# test-time views (reference 001): resize to size*256/224, then the four corners and the
+# centre at ``size`` plus their horizontal mirrors; the prediction averages the 10 views
+EVAL_CROPS = {"center": "one view: the preset's test-time transform", "ten": "TenCrop + flips, averaged"}
 
 
 def presets() -> list[str]:
@@ -31,7 +36,6 @@ def presets() -> list[str]:
 
 def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True):
     """Return (train_transform, eval_transform) for ``preset`` at ``size`` pixels."""
-    import torch
     from torchvision.transforms import v2 as T
 
     if preset not in PRESETS:
@@ -39,10 +43,7 @@ def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True)
             f"unknown transform preset {preset!r}; pass --augment with one of: {', '.join(PRESETS)}."
         )
     to_tensor: list[Callable] = [] if from_tensor else [T.ToImage()]
-    norm_mean, norm_std = IMAGENET_MEAN, IMAGENET_STD
-    if preset == "paper":
-        norm_std = (1.0, 1.0, 1.0)  # reference 001 subtracts the mean only
-    tail = [T.ToDtype(torch.float32, scale=True), T.Normalize(norm_mean, norm_std)]
+    tail = _tail(preset)
     resize = [T.Resize((size, size), antialias=True)]
     flip = [T.RandomHorizontalFlip()] if flips else []
     aug: list[Callable]
@@ -77,6 +78,50 @@ def build(preset: str, size: int, from_tensor: bool = False, flips: bool = True)
         aug = [T.ColorJitter(0.3, 0.3, 0.3)]
     else:  # combined
         aug = [T.RandomCrop(size, padding=size // 8), *flip, T.ColorJitter(0.3, 0.3, 0.3)]
-    train_t = T.Compose([*to_tensor, *resize, *aug, *tail])
+    train_tail = tail
+    if preset in ("pixel", "combined"):
+        train_tail = [tail[0], T.GaussianNoise(sigma=NOISE_SIGMA, clip=True), *tail[1:]]
+    train_t = T.Compose([*to_tensor, *resize, *aug, *train_tail])
     eval_t = T.Compose([*to_tensor, *resize, *tail])
     return train_t, eval_t
+
+
+def _tail(preset: str) -> list[Callable]:
+    """To float in 0..1, then normalize (the paper preset subtracts the mean only)."""
+    import torch
+    from torchvision.transforms import v2 as T
+
+    norm_std = (1.0, 1.0, 1.0) if preset == "paper" else IMAGENET_STD  # reference 001
+    return [T.ToDtype(torch.float32, scale=True), T.Normalize(IMAGENET_MEAN, norm_std)]
+
+
+class StackViews:
+    """Applies ``each`` to every view of a tuple of crops and stacks them: V x C x S x S."""
+
+    def __init__(self, each: Callable) -> None:
+        self.each = each
+
+    def __call__(self, views):
+        import torch
+
+        return torch.stack([self.each(v) for v in views])
+
+
+def build_ten_crop(preset: str, size: int, from_tensor: bool = False):
+    """The ten-view test transform of ``preset`` (reference 001): 10 x 3 x size x size per image."""
+    from torchvision.transforms import v2 as T
+
+    if preset not in PRESETS:
+        raise QBenchError(
+            f"unknown transform preset {preset!r}; pass --augment with one of: {', '.join(PRESETS)}."
+        )
+    big = round(size * 256 / 224)
+    to_tensor: list[Callable] = [] if from_tensor else [T.ToImage()]
+    return T.Compose(
+        [
+            *to_tensor,
+            T.Resize((big, big), antialias=True),
+            T.TenCrop(size),
+            StackViews(T.Compose(_tail(preset))),
+        ]
+    )

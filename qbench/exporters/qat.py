@@ -8,6 +8,7 @@ the quantization ranges settle first, then the network adapts to fixed ranges.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -15,8 +16,16 @@ from torch import nn
 
 from qbench.artifacts._torch import quiet
 from qbench.artifacts.ao_eager import eager_convert, eager_prepare
+from qbench.errors import QBenchError
 from qbench.exporters.base import Converted, ExportContext, register_exporter
-from qbench.exporters.int8_ptq import LIBRARIES, pt2e_convert, pt2e_prepare, resolve_engine, save_int8
+from qbench.exporters.int8_ptq import (
+    LIBRARIES,
+    _check_runs,
+    pt2e_convert,
+    pt2e_prepare,
+    resolve_engine,
+    save_int8,
+)
 from qbench.records import QatEpoch, QatInfo
 
 OBSERVER_FREEZE = 0.5
@@ -85,6 +94,29 @@ def _accuracy(model, batches) -> float:
     return 100.0 * correct / max(total, 1)
 
 
+def _prepare(ctx: ExportContext, engine: str):
+    """The fake-quant model of ``engine``; for x86 a throw-away copy is converted and run first,
+    so an architecture eager mode cannot quantize fails here, before any training."""
+    if engine != "x86":
+        try:
+            return pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
+        except ValueError as exc:  # torchao's x86 quantizer on QAT graphs of residual blocks
+            raise QBenchError(
+                f"torchao's PT2E QAT cannot annotate this architecture ({exc}); quantize it with "
+                "--mode int8-ptq instead."
+            ) from None
+    prepared = eager_prepare(ctx.model, qat=True)
+    probe = copy.deepcopy(prepared).train()
+    with torch.no_grad():
+        probe(ctx.example_input(2))  # gives the observers a range to convert with
+    try:
+        converted = eager_convert(probe.eval())
+    except Exception as exc:  # torch.ao raises assorted types for unsupported patterns
+        raise QBenchError(f"eager mode cannot convert this model ({type(exc).__name__})") from None
+    _check_runs(converted, ctx.example_input(2), "x86")
+    return prepared
+
+
 @register_exporter(
     "qat",
     ops_unit="GOP/s",
@@ -101,10 +133,14 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
     val = list(loader(data.val, 64))
     fp32_val = _accuracy(ctx.model, val)
     with quiet():
-        if engine == "x86":
-            prepared = eager_prepare(ctx.model, qat=True)
-        else:
-            prepared = pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
+        try:
+            prepared = _prepare(ctx, engine)
+        except QBenchError:
+            if opts.engine != "auto" or engine != "x86":
+                raise
+            # e.g. ResNet's residual additions: eager mode cannot quantize them, PT2E can
+            engine, why = "pt2e", "auto: eager x86 cannot quantize this architecture, using torchao PT2E"
+            prepared = _prepare(ctx, engine)
     phases = _Phases(engine, prepared)
     optimizer = torch.optim.SGD(prepared.parameters(), lr=opts.qat_lr, momentum=0.9)
     steps_per_epoch = len(loader(data.train, BATCH_SIZE))

@@ -13,9 +13,10 @@ Each function imports the heavy libraries it needs when called, so importing thi
 stays cheap.
 """
 
-from qbench.pipeline.baseline import BaselineRequest, baseline, evaluate_baseline
+from qbench.pipeline.baseline import BaselineRequest, baseline, evaluate_baseline, launch_distributed
 from qbench.pipeline.bench import bench, select_modes
 from qbench.pipeline.compare import compare
+from qbench.pipeline.evaluate import evaluate
 from qbench.pipeline.quantize import describe, ensure_fp32, quantize, resolve_modes, runnable_modes
 from qbench.pipeline.run import RunHooks, RunOptions, RunOutcome, run
 
@@ -29,7 +30,9 @@ __all__ = [
     "compare",
     "describe",
     "ensure_fp32",
+    "evaluate",
     "evaluate_baseline",
+    "launch_distributed",
     "quantize",
     "resolve_modes",
     "run",

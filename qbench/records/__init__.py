@@ -8,6 +8,7 @@ A record of another schema version is refused with one sentence naming the fix.
 from qbench.records.base import SCHEMA_VERSION, Record, RecordError
 from qbench.records.config import BenchOptions, DataConfig, QuantizeOptions, TrainConfig
 from qbench.records.env import CpuInfo, EnvRecord, GitInfo, GpuInfo
+from qbench.records.evaluation import EvaluationRecord
 from qbench.records.metrics import ClassMetrics
 from qbench.records.result import (
     AccuracyStats,
@@ -46,6 +47,7 @@ __all__ = [
     "Efficiency",
     "EnvRecord",
     "EpochRecord",
+    "EvaluationRecord",
     "GitInfo",
     "GpuInfo",
     "LatencyStats",

@@ -32,8 +32,12 @@ class DataConfig(Record):
     download: bool = False
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    # test-time views of val/test (and train with test-time transforms): center | ten (reference 001)
+    eval_crops: str = "center"
 
     def __post_init__(self) -> None:
+        if self.eval_crops not in ("center", "ten"):
+            raise QBenchError(f"unknown --eval-crops {self.eval_crops!r}; pass center or ten.")
         if self.image_size < 16:
             raise QBenchError(f"--image-size {self.image_size} is too small; use 16 or more.")
         if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
@@ -61,8 +65,12 @@ class TrainConfig(Record):
     device: str = "cpu"
     workers: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke runs
+    # the AlexNet paper's initialisation (N(0, 0.01) weights, biases 1 in conv2/4/5 and hidden FC)
+    paper_init: bool = False
 
     def __post_init__(self) -> None:
+        if self.paper_init and self.preset != "paper":
+            raise QBenchError("--paper-init is an option of the paper preset; add --preset paper.")
         if self.epochs < 1:
             raise QBenchError("--epochs must be 1 or more.")
         if self.batch_size < 1:
@@ -113,6 +121,10 @@ class BenchOptions(Record):
     iters: int = 100
     min_seconds: float = 0.0
     max_iters: int = 100_000
+    # a time budget per batch size (trtexec's --duration idea, as an upper bound): the timed loop
+    # stops early once it has run this long and has at least harness.timing.BUDGET_MIN_ITERS
+    # samples; warm-up is cut to a share of it. None: the count rules alone (qbench bench's default)
+    max_seconds_per_batch: float | None = None
     repeats: int = 1
     threads: int | None = None  # None: torch's default intra-op thread count, pinned and recorded
     device: str = "cpu"
@@ -130,6 +142,10 @@ class BenchOptions(Record):
             raise QBenchError("--warmup, --warmup-s and --min-seconds must not be negative.")
         if self.repeats < 1:
             raise QBenchError("--repeats must be 1 or more.")
+        if self.max_seconds_per_batch is not None and self.max_seconds_per_batch <= self.min_seconds:
+            raise QBenchError(
+                "--max-seconds-per-batch must be above --min-seconds (0 or leave it out for no budget)."
+            )
         if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
             raise QBenchError("--batch-sizes needs positive whole numbers, e.g. 1,8,16,32,64.")
         if self.threads is not None and self.threads < 1:

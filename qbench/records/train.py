@@ -80,6 +80,8 @@ class TrainOutcomeRecord(Record):
     best_epoch: int
     early_stopped: bool
     train_seconds: float
+    processes: int = 1  # DistributedDataParallel world size (torchrun --nproc-per-node x --nnodes)
+    resumed_after_epoch: int | None = None  # --resume: the epoch the saved state had finished
 
 
 @dataclass
