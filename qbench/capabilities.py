@@ -5,6 +5,7 @@ are reported as 'skipped: <reason>' instead of crashing."""
 from __future__ import annotations
 
 import importlib.util
+import platform
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -64,14 +65,59 @@ CHECKS: dict[str, Callable[[], str | None]] = {
 
 
 @cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on Arm); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
 def cpu_has_vnni() -> bool:
     """u8 x s8 dot products without intermediate saturation (AVX512-VNNI / AVX-VNNI / AMX); without
     them INT8 activations use a reduced range (7 bits) to avoid overflow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+# the CPU features that give a reduced precision native arithmetic; without any of them PyTorch
+# (and ONNX Runtime's CPU kernels) convert to FP32 and back around each op, often slower than FP32
+NATIVE_ARITHMETIC = {
+    "x86": {"fp16": ("avx512_fp16", "amx_fp16"), "bf16": ("avx512_bf16", "amx_bf16")},
+    "arm": {"fp16": ("asimdhp",), "bf16": ("bf16",)},
+}
+
+
+def cpu_family(machine: str | None = None) -> str | None:
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64", "i686", "x86"):
+        return "x86"
+    if machine.startswith(("aarch64", "arm64")):
+        return "arm"
+    return None
+
+
+def emulated(
+    precision: str | None, device: str = "cpu", flags: frozenset[str] | None = None, family: str | None = None
+) -> str | None:
+    """'emulated: <reason>' when a variant computing in ``precision`` (its activations, e.g. 'fp16'
+    or 'bf16 ...') has no native arithmetic on this machine's CPU; None when it has, or when
+    that is not a CPU question (a GPU device, an unknown CPU family, a precision not listed)."""
+    if not precision or not device.startswith("cpu"):
+        return None
+    name = precision.split()[0].lower()
+    family = family or cpu_family()
+    needs = NATIVE_ARITHMETIC.get(family or "", {}).get(name)
+    if not needs:
+        return None
+    flags = cpu_flags() if flags is None else flags
+    if flags & set(needs):
+        return None
+    return f"emulated: this CPU has no {' or '.join(needs)}, so {name} arithmetic runs through conversions to fp32"
 
 
 def register_capability(name: str, check: Callable[[], str | None]) -> None:

@@ -27,6 +27,7 @@ CPU_FLAGS = (
     "avx512_bf16",
     "avx512_fp16",
     "amx_int8",
+    "amx_fp16",
     "amx_bf16",
     "amx_tile",
 )

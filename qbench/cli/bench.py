@@ -29,6 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--variants", type=parse_name_list, help="comma-separated modes (default: all made)")
     add_sweep_args(p)
     d = BenchOptions()
+    add_budget_arg(p, d.max_seconds_per_batch)
     p.add_argument(
         "--warmup-s", type=float, default=d.warmup_s, help="also warm up for at least this many seconds"
     )
@@ -79,6 +80,27 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="intra-op threads (torch, ONNX Runtime); default: torch's")
 
 
+def add_budget_arg(p: argparse.ArgumentParser, budget: float | None) -> None:
+    """--max-seconds-per-batch; 'qbench bench' has no budget by default, 'qbench run' has one."""
+    p.add_argument(
+        "--max-seconds-per-batch",
+        type=_budget,
+        default=budget,
+        help="stop timing a batch size after this many seconds once it has 10 iterations, and cut its "
+        f"warm-up to a quarter of it; 0: no budget (default: {budget or 0})",
+    )
+
+
+def _budget(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("seconds must not be negative")
+    return value or None
+
+
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     return BenchOptions(
         variants=args.variants,
@@ -87,6 +109,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         warmup_s=args.warmup_s,
         iters=args.iters,
         min_seconds=args.min_seconds,
+        max_seconds_per_batch=args.max_seconds_per_batch,
         repeats=args.repeats,
         threads=args.threads,
         device=args.device,
@@ -111,15 +134,13 @@ def summary_table(results: list[BenchResult]):
         *[f"b{b} ms" for b in dict.fromkeys(show)],
     ]:
         table.add_column(col)
-    for col in ("best img/s", "peak RSS MB", "size MB", "notes"):
+    for col in ("best img/s", "iters", "peak RSS MB", "size MB", "notes"):
         table.add_column(col)
     for r in results:
         acc = r.accuracy
         agree = acc.agreement.top1_agreement if acc and acc.agreement else None
         lat = [r.latency_at(b) for b in dict.fromkeys(show)]
         best = max((s.throughput_ips for s in r.latency), default=None)
-        noisy = [str(s.batch_size) for s in r.latency if s.noisy]
-        note = r.skip_reason or (f"noisy at batch {','.join(noisy)}" if noisy else "")
         table.add_row(
             r.mode,
             r.status,
@@ -128,11 +149,37 @@ def summary_table(results: list[BenchResult]):
             _fmt(agree, 2),
             *[_fmt(s.median_ms if s else None, 3) for s in lat],
             _fmt(best, 1),
+            iterations_text(r),
             _fmt(r.memory.rss_peak_mb, 1),
             _fmt(r.size_mb, 2),
-            note[:60],
+            "; ".join(_notes(r))[:90],
         )
     return table
+
+
+def iterations_text(r: BenchResult) -> str:
+    """Timed iterations per batch size: '100', or '12-100*' when the time budget cut some short."""
+    counts = [s.n_samples for s in r.latency]
+    if not counts:
+        return "-"
+    low, high = min(counts), max(counts)
+    text = str(low) if low == high else f"{low}-{high}"
+    return text + ("*" if any(s.stopped_by == "time-budget" for s in r.latency) else "")
+
+
+def _notes(r: BenchResult) -> list[str]:
+    notes = [r.skip_reason] if r.skip_reason else []
+    if r.emulated:
+        notes.append(r.emulated.split(",")[0])
+    budget = [s for s in r.latency if s.stopped_by == "time-budget"]
+    if budget:
+        notes.append(
+            f"* {budget[0].time_budget_s:g} s budget at batch {','.join(str(s.batch_size) for s in budget)}"
+        )
+    noisy = [str(s.batch_size) for s in r.latency if s.noisy]
+    if noisy:
+        notes.append(f"noisy at batch {','.join(noisy)}")
+    return notes
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -70,12 +70,25 @@ def console():
     return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
+# the rate behind "time left" is taken over this window: steps of a few seconds each (a variant's
+# batch sizes, an epoch) need a long one for an estimate at all
+SPEED_WINDOW_S = 300.0
+
+
 def progress(transient: bool = False):
-    """A rich progress display on stderr; in a log (not a terminal) a line per finished task
-    and at most one progress line every 10 s, so CI logs show that long work is moving."""
+    """A rich progress display on stderr with the time left (from the rate so far); in a log (not
+    a terminal) a line per finished task and at most one progress line every 10 s, each with
+    that estimate, so CI logs show that long work is moving and when it should end."""
     import sys
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     if not sys.stderr.isatty():
         return _log_progress_class()(console=console())
@@ -84,9 +97,12 @@ def progress(transient: bool = False):
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
         console=console(),
         transient=transient,
+        speed_estimate_period=SPEED_WINDOW_S,
     )
 
 
@@ -99,7 +115,7 @@ def _log_progress_class():
         interval_s = 10.0
 
         def __init__(self, console) -> None:
-            super().__init__(console=console, disable=True)
+            super().__init__(console=console, disable=True, speed_estimate_period=SPEED_WINDOW_S)
             self._last_line = time.monotonic()
 
         def _report(self, task_id) -> None:
@@ -114,8 +130,10 @@ def _log_progress_class():
                 self._last_line = now
                 total = f"/{task.total:.0f}" if task.total is not None else ""
                 status = task.fields.get("status", "")
+                left = task.time_remaining
+                eta = f" (about {left:.0f} s left)" if left is not None and not task.finished else ""
                 self.console.print(
-                    f"{task.description.strip()}: {task.completed:.0f}{total} {status}".rstrip()
+                    f"{task.description.strip()}: {task.completed:.0f}{total}{eta} {status}".rstrip()
                 )
 
         def update(self, task_id, **kwargs) -> None:

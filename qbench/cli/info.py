@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(
         f"[bold]threads[/bold]  torch intra-op {record.torch_threads}, inter-op {record.torch_interop_threads}"
     )
+    for line in precision_lines():
+        out.print(line, markup=False)
     gpus = "; ".join(g.name for g in record.gpus) if record.gpus else "none (no CUDA device)"
     out.print(f"[bold]GPU[/bold]      {gpus}")
     out.print(f"[bold]python[/bold]   {record.python}   [bold]platform[/bold] {record.platform}")
@@ -49,6 +51,20 @@ def run(args: argparse.Namespace) -> int:
         )
     out.print(table)
     return 0
+
+
+def precision_lines() -> list[str]:
+    """'fp16 arithmetic: native (avx512_fp16)' or 'fp16 arithmetic: emulated: ...', per reduced precision."""
+    from qbench import capabilities
+
+    family = capabilities.cpu_family()
+    lines = []
+    for precision, flags in capabilities.NATIVE_ARITHMETIC.get(family or "", {}).items():
+        reason = capabilities.emulated(precision)
+        native = [f for f in flags if f in capabilities.cpu_flags()]
+        state = reason or f"native ({', '.join(native)})"
+        lines.append(f"{precision:<9}arithmetic on the CPU: {state}")
+    return lines
 
 
 def _gib(value: float | None) -> str:

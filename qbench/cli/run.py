@@ -22,7 +22,7 @@ from qbench.cli.common import (
 
 def add_parser(sub) -> None:
     from qbench.cli.baseline import add_data_args, add_model_arg, add_training_length_args
-    from qbench.cli.bench import add_sweep_args
+    from qbench.cli.bench import add_budget_arg, add_sweep_args
     from qbench.pipeline.run import RunOptions
 
     d = RunOptions()
@@ -61,6 +61,7 @@ def add_parser(sub) -> None:
         help=f"calibration batches of {q.calib_batch_size} images (default: {q.calib_batches})",
     )
     add_sweep_args(p)
+    add_budget_arg(p, d.bench.max_seconds_per_batch)
     p.add_argument(
         "--report",
         type=parse_name_list,
@@ -85,7 +86,11 @@ def options_from_args(args: argparse.Namespace):
             seed=args.seed,
         ),
         bench=BenchOptions(
-            batch_sizes=args.batch_sizes, warmup=args.warmup, iters=args.iters, threads=args.threads
+            batch_sizes=args.batch_sizes,
+            warmup=args.warmup,
+            iters=args.iters,
+            threads=args.threads,
+            max_seconds_per_batch=args.max_seconds_per_batch,
         ),
         formats=args.report,
         force=args.force,

@@ -1,7 +1,10 @@
 """Run the bench of every variant, each in a fresh process, R times interleaved.
 
 A fresh process per variant keeps one variant's allocations (allocator caches, oneDNN
-primitive caches, ORT arenas) out of the next one's memory and latency numbers. With
+primitive caches, ORT arenas) out of the next one's memory and latency numbers. The processes
+are children of one fork server (qbench.harness.forkserver) that imported torch and built the
+test split once, so a variant does not pay the start-up again; without ``os.fork`` each is a
+new ``python -m qbench.harness.worker``. With
 ``--repeats R`` the whole sweep runs R times in the order v1, v2, ..., v1, v2, ... so a slow
 period of the machine hits every variant alike; the record keeps the median of the R run
 medians and each run's median (``LatencyStats.repeats``).
@@ -18,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qbench.harness import efficiency, stats
+from qbench.harness import efficiency, forkserver, stats
+from qbench.harness.forkserver import ForkServer
 from qbench.harness.sweep import baseline_info, bench_variant, failed_result
 from qbench.harness.worker import PROGRESS_PREFIX
 from qbench.records import BenchOptions, BenchResult, EnvRecord, ModelFacts
@@ -40,14 +44,17 @@ def run_isolated(
     with_accuracy: bool,
     machine: EnvRecord | None = None,
     on_batch: BatchFn | None = None,
+    server: ForkServer | None = None,
 ) -> BenchResult:
-    """One variant in a fresh ``python -m qbench.harness.worker`` process.
+    """One variant in a fresh process: a child of ``server`` (a fork server), else a new
+    ``python -m qbench.harness.worker`` process.
 
     The job goes over as plain JSON (records as their ``to_dict``); the worker's answer is a
     BenchResult file, read back through the record so a malformed one is refused.
     """
     with tempfile.TemporaryDirectory(prefix=f"qbench-{mode}-") as tmp:
         job_path, out = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        stderr_path = Path(tmp) / "stderr.txt"
         job = {
             "workspace": str(ws.root.resolve()),
             "mode": mode,
@@ -59,31 +66,43 @@ def run_isolated(
             "out": str(out),
         }
         job_path.write_text(json.dumps(job), encoding="utf-8")
-        stderr_path = Path(tmp) / "stderr.txt"
-        with open(stderr_path, "w", encoding="utf-8") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "qbench.harness.worker", str(job_path)],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-            stdout_tail: list[str] = []
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(PROGRESS_PREFIX):
-                    parts = line.split()
-                    if on_batch and len(parts) == 3:
-                        on_batch(parts[1], int(parts[2]))
-                else:
-                    stdout_tail = [*stdout_tail[-ERROR_TAIL_LINES:], line.rstrip()]
-            code = proc.wait()
+        stdout_tail: list[str] = []
+
+        def on_line(line: str) -> None:
+            nonlocal stdout_tail
+            parts = line.split()
+            if line.startswith(PROGRESS_PREFIX):
+                if on_batch and len(parts) == 3:
+                    on_batch(parts[1], int(parts[2]))
+            else:
+                stdout_tail = [*stdout_tail[-ERROR_TAIL_LINES:], line.rstrip()]
+
+        code = server.run(job_path, on_line) if server else _fresh_process(job_path, stderr_path, on_line)
         if out.is_file():
             return BenchResult.from_json(out)
-        tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        tail = (tail or stdout_tail)[-ERROR_TAIL_LINES:]
+        tail = stderr_path.read_text(encoding="utf-8", errors="replace") if stderr_path.is_file() else ""
+        if code is None and server is not None:
+            tail += "\n" + server.last_error
+        lines = (tail.strip().splitlines() or stdout_tail)[-ERROR_TAIL_LINES:]
         why = f"the worker process exited with status {code} without a result"
-        return failed_result(mode, options, "\n".join([*tail, why]))
+        if code is None:
+            why = "the bench's fork server died without a result"
+        return failed_result(mode, options, "\n".join([*lines, why]))
+
+
+def _fresh_process(job_path: Path, stderr_path: Path, on_line: Callable[[str], None]) -> int:
+    with open(stderr_path, "w", encoding="utf-8") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qbench.harness.worker", str(job_path)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line)
+        return proc.wait()
 
 
 def merge(results: list[BenchResult], options: BenchOptions) -> BenchResult:
@@ -114,18 +133,24 @@ def bench_modes(
     """Bench ``modes`` R times interleaved; write results/<mode>.json; return the records."""
     from qbench import env
 
-    facts, meta = baseline_info(ws)
-    machine = env.capture()
+    # started first: its imports run while this process reads the baseline and the machine
+    server = ForkServer().start() if options.isolate and forkserver.available() else None
     runs: dict[str, list[BenchResult]] = {m: [] for m in modes}
-    for repeat in range(options.repeats):
-        for mode in modes:
-            if runs[mode] and not runs[mode][0].ok:
-                continue  # skipped or failed once: the same on every repeat
-            with_accuracy = repeat == 0 and options.accuracy
-            result = _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch)
-            runs[mode].append(result)
-            if on_variant:
-                on_variant(mode, repeat, result)
+    try:
+        facts, meta = baseline_info(ws)
+        machine = env.capture()
+        for repeat in range(options.repeats):
+            for mode in modes:
+                if runs[mode] and not runs[mode][0].ok:
+                    continue  # skipped or failed once: the same on every repeat
+                with_accuracy = repeat == 0 and options.accuracy  # accuracy once per variant
+                result = _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch, server)
+                runs[mode].append(result)
+                if on_variant:
+                    on_variant(mode, repeat, result)
+    finally:
+        if server is not None:
+            server.close()
     merged = []
     for mode in modes:
         result = merge(runs[mode], options)
@@ -134,10 +159,10 @@ def bench_modes(
     return merged
 
 
-def _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch) -> BenchResult:
+def _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch, server) -> BenchResult:
     common = {"facts": facts, "meta": meta, "machine": machine, "with_accuracy": with_accuracy}
     if options.isolate:
-        return run_isolated(ws, mode, options, on_batch=on_batch, **common)
+        return run_isolated(ws, mode, options, on_batch=on_batch, server=server, **common)
     try:
         result = bench_variant(ws, mode, options, progress=on_batch, **common)
     except Exception as exc:  # a crashing variant is recorded, the run goes on

@@ -101,6 +101,7 @@ def latency_stats(
     warmup_iters: int = 0,
     cv_threshold: float = DEFAULT_CV_THRESHOLD,
     sync: str = "none",
+    stopped_by: str = "iterations",
 ) -> LatencyStats:
     a = np.asarray(samples_ms, dtype=np.float64)
     if a.size == 0:
@@ -134,6 +135,7 @@ def latency_stats(
         unreliable_percentiles=unreliable_percentiles(int(a.size)),
         sync=sync,
         samples_ms=[float(v) for v in a],
+        stopped_by=stopped_by,
     )
 
 
@@ -146,6 +148,7 @@ def from_run(run: TimingRun, batch_size: int, cv_threshold: float = DEFAULT_CV_T
         warmup_iters=run.warmup_iters,
         cv_threshold=cv_threshold,
         sync=run.sync,
+        stopped_by=run.stopped_by,
     )
 
 
@@ -169,7 +172,12 @@ def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THR
         warmup_iters=runs[0].warmup_iters,
         cv_threshold=cv_threshold,
         sync=runs[0].sync,
+        # a budget that cut any repeat short is what the pooled samples show
+        stopped_by=next((r.stopped_by for r in runs if r.stopped_by == "time-budget"), runs[0].stopped_by),
     )
+    merged.iters_requested, merged.warmup_requested = runs[0].iters_requested, runs[0].warmup_requested
+    merged.time_budget_s = runs[0].time_budget_s
+    merged.warmup_s = sum(r.warmup_s or 0.0 for r in runs)
     medians = [r.median_ms for r in runs]
     merged.median_ms = float(_st.median(medians))
     if len(medians) >= MIN_CI_VALUES:

@@ -9,6 +9,7 @@ environment are gathered after the measured part.
 from __future__ import annotations
 
 import gc
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -114,10 +115,30 @@ def tiled_batch(images: torch.Tensor, batch_size: int) -> torch.Tensor:
     return images.repeat(reps, 1, 1, 1)[:batch_size].contiguous()
 
 
-def _test_split(meta: dict[str, Any]):
-    from qbench.data.registry import load_data
+# the test split per data config, built once per process: a fork-server child finds it built
+_TEST_SPLITS: dict[str, Any] = {}
+# a split at most this large is turned into tensors once, so no child runs its transforms again
+MATERIALIZE_MAX_BYTES = 512 * 2**20
 
-    return load_data(DataConfig.from_dict(meta["data"], "the checkpoint's data config"))
+
+def test_split(meta: dict[str, Any]):
+    """The checkpoint's data splits, with ``test`` as ready tensors where it is small."""
+    key = json.dumps(meta["data"], sort_keys=True, default=str)
+    if key not in _TEST_SPLITS:
+        from qbench.data.registry import load_data
+
+        data = load_data(DataConfig.from_dict(meta["data"], "the checkpoint's data config"))
+        first = data.test[0][0] if len(data.test) else None
+        if (
+            first is not None
+            and first.numel() * first.element_size() * len(data.test) <= MATERIALIZE_MAX_BYTES
+        ):
+            items = [data.test[i] for i in range(len(data.test))]
+            images = torch.stack([x for x, _ in items])
+            labels = torch.as_tensor([int(y) for _, y in items], dtype=torch.int64)
+            data.test = torch.utils.data.TensorDataset(images, labels)
+        _TEST_SPLITS[key] = data
+    return _TEST_SPLITS[key]
 
 
 def bench_settings(options: BenchOptions) -> BenchSettings:
@@ -156,6 +177,7 @@ def bench_variant(
         result.status, result.skip_reason = "skipped", reason
         result.notes.append(f"{mode}: skipped: {reason}")
         return result
+    result.emulated = capabilities.emulated(variant.activations, options.device)
     if variant.artifact is None:
         raise QBenchError(
             f"{ws.variant_json(mode)} names no artifact; rerun 'qbench quantize --mode {mode}'."
@@ -184,7 +206,7 @@ def _measure(
 ):
     from qbench.runners.base import create_runner
 
-    data = _test_split(meta)
+    data = test_split(meta)
     images = torch.stack([data.test[i][0] for i in range(min(len(data.test), max(options.batch_sizes)))])
     threads = options.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -213,8 +235,11 @@ def _measure(
                     min_seconds=options.min_seconds,
                     cuda=cuda,
                     max_iters=options.max_iters,
+                    max_seconds=options.max_seconds_per_batch,
                 )
                 lat = stats.from_run(run, bs, options.cv_threshold)
+                lat.iters_requested, lat.warmup_requested = options.iters, options.warmup
+                lat.time_budget_s, lat.warmup_s = options.max_seconds_per_batch, run.warmup_s
                 if not options.keep_samples:
                     lat.samples_ms = []
                 result.latency.append(lat)
@@ -236,7 +261,9 @@ def _measure(
         result.memory = mem
         result.runner_info = {**runner.describe(), "threads": threads}
         if with_accuracy:
+            acc_start = time.perf_counter()
             logits, labels = acc.collect_logits(runner, data.test, options.accuracy_batch_size)
+            result.settings.accuracy_seconds = time.perf_counter() - acc_start
     finally:
         runner.close()
         gc.collect()

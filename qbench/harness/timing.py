@@ -5,6 +5,12 @@ time", so a fast call can be given enough wall time to average out scheduler noi
 slow one still gets its ``iters`` samples. ``max_iters`` caps the sample list so a tiny call
 under a long ``min_seconds`` cannot produce a record of millions of samples.
 
+``max_seconds`` is a time budget for one batch size (trtexec's ``--duration`` idea, used as an
+upper bound by ``qbench run``): the timed loop stops once it has run that long and holds at
+least ``BUDGET_MIN_ITERS`` samples (enough for the median's 95% interval), and warm-up stops
+after ``WARMUP_BUDGET_SHARE`` of it (one warm-up call at least). ``TimingRun.stopped_by`` says
+which rule ended the loop, so a record never hides that it holds fewer than ``iters`` samples.
+
 CPU: each sample is ``time.perf_counter`` around ``fn(); sync()``; the call has returned
 when the work is done. CUDA: each sample is the time between two CUDA events recorded on
 the current stream around ``fn()``, followed by one ``sync()`` (a synchronize) per
@@ -20,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_MAX_ITERS = 100_000
+BUDGET_MIN_ITERS = 10
+WARMUP_BUDGET_SHARE = 0.25
 
 
 @dataclass
@@ -29,6 +37,8 @@ class TimingRun:
     warmup_iters: int  # warm-up calls actually made (count rule plus any time rule)
     total_s: float  # wall time of the timed loop, sync included
     sync: str  # "none" | "cuda-event"
+    stopped_by: str = "iterations"  # a records.result.StopRule
+    warmup_s: float = 0.0  # the cold call and the warm-up calls
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -46,9 +56,11 @@ def time_call(
     min_seconds: float = 0.0,
     cuda: bool = False,
     max_iters: int = DEFAULT_MAX_ITERS,
+    max_seconds: float | None = None,
 ) -> TimingRun:
     if iters < 1:
         raise ValueError("iters must be 1 or more")
+    budget = _Budget(iters, min_seconds, max(iters, max_iters), max_seconds)
     sync = sync or _noop
     clock = time.perf_counter
 
@@ -59,40 +71,70 @@ def time_call(
 
     done = 0
     warm_start = clock()
-    while done < warmup or clock() - warm_start < warmup_s:
+    while (done < warmup or clock() - warm_start < warmup_s) and not budget.warmup_spent(
+        done, clock() - warm_start
+    ):
         fn()
         sync()
         done += 1
 
-    if cuda:
-        samples, total_s = _timed_cuda(fn, sync, iters, min_seconds, max(iters, max_iters))
-    else:
-        samples, total_s = _timed_cpu(fn, sync, iters, min_seconds, max(iters, max_iters))
+    warmup_s = clock() - start
+    timed = _timed_cuda if cuda else _timed_cpu
+    samples, total_s = timed(fn, sync, budget)
     return TimingRun(
         samples_ms=samples,
         cold_ms=cold_ms,
         warmup_iters=done,
         total_s=total_s,
         sync="cuda-event" if cuda else "none",
+        stopped_by=budget.stopped_by,
+        warmup_s=warmup_s,
     )
 
 
-def _timed_cpu(fn, sync, iters: int, min_seconds: float, cap: int) -> tuple[list[float], float]:
+@dataclass
+class _Budget:
+    """The stop rules of the timed loop; ``stop`` also records which one ended it."""
+
+    iters: int
+    min_seconds: float
+    cap: int
+    max_seconds: float | None
+    stopped_by: str = "iterations"
+
+    def warmup_spent(self, done: int, elapsed_s: float) -> bool:
+        return (
+            self.max_seconds is not None and done >= 1 and elapsed_s >= self.max_seconds * WARMUP_BUDGET_SHARE
+        )
+
+    def stop(self, n: int, elapsed_s: float) -> bool:
+        if n >= self.cap:
+            self.stopped_by = "max-iters"
+        elif n >= self.iters and elapsed_s >= self.min_seconds:
+            self.stopped_by = "min-seconds" if n > self.iters else "iterations"
+        elif self.max_seconds is not None and n >= BUDGET_MIN_ITERS and elapsed_s >= self.max_seconds:
+            self.stopped_by = "time-budget"
+        else:
+            return False
+        return True
+
+
+def _timed_cpu(fn, sync, budget: _Budget) -> tuple[list[float], float]:
     clock = time.perf_counter
     samples: list[float] = []
     loop_start = clock()
-    while len(samples) < cap:
+    while True:
         t0 = clock()
         fn()
         sync()
         t1 = clock()
         samples.append((t1 - t0) * 1e3)
-        if len(samples) >= iters and t1 - loop_start >= min_seconds:
+        if budget.stop(len(samples), t1 - loop_start):
             break
     return samples, clock() - loop_start
 
 
-def _timed_cuda(fn, sync, iters: int, min_seconds: float, cap: int) -> tuple[list[float], float]:
+def _timed_cuda(fn, sync, budget: _Budget) -> tuple[list[float], float]:
     import torch
 
     clock = time.perf_counter
@@ -100,13 +142,13 @@ def _timed_cuda(fn, sync, iters: int, min_seconds: float, cap: int) -> tuple[lis
     end = torch.cuda.Event(enable_timing=True)
     samples: list[float] = []
     loop_start = clock()
-    while len(samples) < cap:
+    while True:
         begin.record()
         fn()
         end.record()
         sync()
         end.synchronize()  # a no-op after a device sync; guards runners whose sync() is lazier
         samples.append(begin.elapsed_time(end))
-        if len(samples) >= iters and clock() - loop_start >= min_seconds:
+        if budget.stop(len(samples), clock() - loop_start):
             break
     return samples, clock() - loop_start

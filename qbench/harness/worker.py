@@ -1,11 +1,13 @@
-"""Bench one variant in this (fresh) process; run by qbench.harness.isolation.
+"""Bench one variant in this (fresh or freshly forked) process; run by qbench.harness.isolation.
 
     python -m qbench.harness.worker JOB.json
 
 JOB.json holds the workspace root, the mode, the BenchOptions, the baseline facts (ModelFacts),
-the machine's EnvRecord (records as their ``to_dict``) and the path to write the BenchResult to. Progress goes to stdout as ``QBENCH-PROGRESS <mode> <batch>``
-lines. Modules named in QBENCH_PLUGINS (comma-separated) are imported first, so runners and
-exporters from outside qbench can register themselves.
+the machine's EnvRecord (records as their ``to_dict``) and the path to write the BenchResult to.
+Progress goes to stdout as ``QBENCH-PROGRESS <mode> <batch>`` lines. Modules named in
+QBENCH_PLUGINS (comma-separated) are imported first, so runners and exporters from outside
+qbench can register themselves. The fork server (qbench.harness.forkserver) calls
+:func:`run_job` in each child it forks.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 PROGRESS_PREFIX = "QBENCH-PROGRESS"
 FRESH_PROCESS = "fresh process"
+FORKED_PROCESS = "fresh process (a child of the bench's fork server)"
 
 
 def import_plugins() -> None:
@@ -25,12 +29,12 @@ def import_plugins() -> None:
         importlib.import_module(name)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_job(job: dict[str, Any], isolation: str = FRESH_PROCESS) -> int:
+    """Bench the job's variant, write its BenchResult to ``job["out"]``; 1 when it failed."""
     from qbench.harness.sweep import bench_variant, failed_result
     from qbench.records import BenchOptions, EnvRecord, ModelFacts
     from qbench.workspace import Workspace
 
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
     options = BenchOptions.from_dict(job["options"])
     machine = None if job["machine"] is None else EnvRecord.from_dict(job["machine"])
 
@@ -51,9 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     except Exception as exc:  # any failure of the variant becomes its 'failed' record
         result = failed_result(job["mode"], options, exc)
-    result.settings.isolation = FRESH_PROCESS
+    result.settings.isolation = isolation
     result.save_json(Path(job["out"]))
     return 0 if result.status != "failed" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
+    return run_job(job)
 
 
 if __name__ == "__main__":

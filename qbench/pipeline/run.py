@@ -31,6 +31,9 @@ from qbench.workspace import Workspace
 
 # QAT on the whole training split would dominate a default run: cap it, and say so
 RUN_QAT_MAX_BATCHES = 10
+# a default run bounds each batch size's timing by this budget where 100 iterations would take
+# longer (slow or emulated variants); every record says how many iterations it holds and why
+RUN_MAX_SECONDS_PER_BATCH = 2.0
 
 
 @dataclass
@@ -39,7 +42,9 @@ class RunOptions:
     quantize: QuantizeOptions = field(
         default_factory=lambda: QuantizeOptions(qat_max_batches=RUN_QAT_MAX_BATCHES)
     )
-    bench: BenchOptions = field(default_factory=BenchOptions)
+    bench: BenchOptions = field(
+        default_factory=lambda: BenchOptions(max_seconds_per_batch=RUN_MAX_SECONDS_PER_BATCH)
+    )
     formats: list[str] = field(default_factory=lambda: ["text", "html"])
     force: bool = False
 
@@ -147,6 +152,16 @@ def run(
     hooks.step("3/4 bench")
     stale = [m for m in ws.variant_modes() if m in modes] if options.force else stale_results(ws, modes)
     if stale:
+        budget = options.bench.max_seconds_per_batch
+        hooks.note(
+            f"bench: {len(stale)} variant(s) x {len(options.bench.batch_sizes)} batch sizes; "
+            + (
+                f"at most {budget:g} s of timing per batch size once 10 iterations are in"
+                if budget
+                else "no time budget"
+            )
+            + " (the bar's estimate of the time left is the run's, less the report)"
+        )
         with hooks.progress() as bar:
             bench(ws, dataclasses.replace(options.bench, variants=stale), bar)
     results = [BenchResult.from_json(p) for p in ws.result_paths() if p.stem in modes]

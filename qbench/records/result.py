@@ -18,6 +18,9 @@ from qbench.records.metrics import ClassMetrics
 from qbench.records.variant import Status, VariantRecord
 
 Sync = Literal["none", "cuda-event", "cuda-synchronize"]
+# why the timed loop stopped: the count rule (--iters), --min-seconds kept it going, the sample
+# cap (max_iters), or the per-batch time budget (max_seconds_per_batch) cut it short
+StopRule = Literal["iterations", "min-seconds", "max-iters", "time-budget"]
 
 
 @dataclass
@@ -49,6 +52,12 @@ class LatencyStats(Record):
     sync: Sync = "none"
     samples_ms: list[float] = field(default_factory=list)
     repeats: list[float] = field(default_factory=list)  # median of each --repeats run, if any
+    # how many iterations were asked for and why the loop stopped where it did (n_samples, warmup_iters)
+    iters_requested: int | None = None
+    warmup_requested: int | None = None
+    time_budget_s: float | None = None  # max_seconds_per_batch in force, if any
+    warmup_s: float | None = None  # wall time of the cold call and the warm-up calls
+    stopped_by: StopRule = "iterations"
 
 
 @dataclass
@@ -123,8 +132,10 @@ class BenchSettings(Record):
     statistics: dict[str, str] = field(default_factory=dict)  # the conventions of the statistics
     timer: str = ""
     load_seconds: float | None = None
+    accuracy_seconds: float | None = None  # the accuracy pass over the test split, if one ran
     repeats_done: int = 1  # --repeats runs that finished ok and were merged into the statistics
-    # "fresh process", or "none (--no-isolate): ..." when memory numbers include earlier variants
+    # "fresh process" (a new interpreter or a fork-server child), or "none (--no-isolate): ..."
+    # when memory numbers include earlier variants
     isolation: str = ""
 
 
@@ -144,6 +155,9 @@ class BenchResult(Record):
     variant: VariantRecord | None = None
     runner_info: dict[str, Any] = field(default_factory=dict)  # threads, provider, dtype...
     size_bytes: int | None = None
+    # "emulated: <reason>" when this machine has no native arithmetic for the variant's precision
+    # (fp16 without avx512_fp16/amx_fp16...): measured all the same, but not what the precision costs natively
+    emulated: str | None = None
     latency: list[LatencyStats] = field(default_factory=list)
     memory: MemoryStats = field(default_factory=MemoryStats)
     accuracy: AccuracyStats | None = None

@@ -49,6 +49,31 @@ class LatencyRow:
         return f"noisy: CV {self.stats.cv * 100:.1f}%" if self.stats.noisy else ""
 
     @property
+    def budget_cut(self) -> bool:
+        return self.stats.stopped_by == "time-budget"
+
+    @property
+    def iterations_text(self) -> str:
+        """Timed iterations and why the loop stopped there: '100', '14 of 100 (2 s budget)'."""
+        s = self.stats
+        asked = f" of {s.iters_requested}" if s.iters_requested else ""
+        if s.stopped_by == "time-budget":
+            return f"{s.n_samples}{asked} ({s.time_budget_s or 0:g} s budget)"
+        if s.stopped_by == "max-iters":
+            return f"{s.n_samples} (sample cap)"
+        if s.stopped_by == "min-seconds":
+            return f"{s.n_samples} (min seconds)"
+        return str(s.n_samples)
+
+    @property
+    def warmup_text(self) -> str:
+        """Warm-up calls made: '10', or '3 of 10' when the time budget cut it short."""
+        s = self.stats
+        if s.warmup_requested and s.warmup_iters < s.warmup_requested:
+            return f"{s.warmup_iters} of {s.warmup_requested}"
+        return str(s.warmup_iters)
+
+    @property
     def per_image_mean_ms(self) -> float:
         return self.stats.mean_ms / self.stats.batch_size
 
@@ -127,6 +152,7 @@ class VariantRow:
     train: TrainFacts | None = None  # the FP32 training run behind it (sections 3, 4, 6)
     text: TextFields | None = None  # reference 000's printed fields
     comparison: Comparison | None = None  # section 7 of a converted variant
+    emulated: str | None = None  # "emulated: <reason>": no native arithmetic for its precision here
 
     @property
     def ok(self) -> bool:
@@ -200,6 +226,12 @@ def _notes(r: BenchResult, variant: VariantRecord | None, latency: list[LatencyR
     notes = list(r.notes)
     if variant is not None and variant.note:
         notes.append(variant.note)
+    budget = [row for row in latency if row.budget_cut]
+    if budget:
+        notes.append(
+            f"time budget of {budget[0].stats.time_budget_s:g} s per batch size: "
+            + ", ".join(f"batch {row.batch_size}: {row.iterations_text}" for row in budget)
+        )
     noisy = [row for row in latency if row.noisy]
     if noisy:
         notes.append(
@@ -295,4 +327,5 @@ def variant_row(source: Source, r: BenchResult, multi: bool) -> VariantRow:
         class_names=[c.label for c in acc.per_class] if acc else [],
         notes=_notes(r, variant, latency),
         created=r.created,
+        emulated=r.emulated,
     )

@@ -65,3 +65,9 @@ def test_info_lists_the_modes_that_run_here(qbench_cli):
     p = qbench_cli("info")
     assert p.returncode == 0, p.stderr
     assert "fp32" in p.stdout and "runs here" in p.stdout
+    from qbench import capabilities
+
+    if capabilities.cpu_family():  # fp16 and bf16 said native or emulated before anything runs
+        assert (
+            "fp16     arithmetic on the CPU: " in p.stdout and "bf16     arithmetic on the CPU: " in p.stdout
+        )

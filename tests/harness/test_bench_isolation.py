@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from qbench.harness import forkserver
 from qbench.harness.isolation import NOT_ISOLATED, bench_modes
-from qbench.harness.worker import FRESH_PROCESS
+from qbench.harness.worker import FORKED_PROCESS, FRESH_PROCESS
 from qbench.records import BaselineRef, BenchOptions, BenchResult, VariantRecord
 
 HERE = Path(__file__).resolve().parent
@@ -48,14 +49,18 @@ def _options(isolate: bool) -> BenchOptions:
     return BenchOptions(batch_sizes=[1], warmup=1, iters=3, threads=1, accuracy=False, isolate=isolate)
 
 
-def test_fresh_process_keeps_allocations_apart(ballast_workspace):
+@pytest.mark.skipif(not forkserver.available(), reason="no os.fork here")
+def test_fork_server_child_does_not_inherit_another_variants_allocations(ballast_workspace):
+    """heavy leaks its ballast in a child of the fork server; light, forked next from the same
+    server, starts without it (and light first, heavy second, shows the same baseline)."""
     ws = ballast_workspace
     heavy, light = bench_modes(ws, ["heavy", "light"], _options(isolate=True))
     assert heavy.status == light.status == "ok"
     assert heavy.memory.rss_after_load_mb - heavy.memory.rss_before_load_mb > BALLAST_MB * 0.9
     # the next variant starts from a clean process: the leaked ballast is not in its numbers
     assert light.memory.rss_before_load_mb < heavy.memory.rss_after_load_mb - BALLAST_MB * 0.9
-    assert light.settings.isolation == FRESH_PROCESS
+    assert abs(light.memory.rss_before_load_mb - heavy.memory.rss_before_load_mb) < BALLAST_MB * 0.1
+    assert light.settings.isolation == heavy.settings.isolation == FORKED_PROCESS
     assert light.model.name == "tiny-cnn" and light.efficiency.unit == "GFLOP/s"
     assert light.env.torch_threads == 1 and light.variant.details == {}
     assert BenchResult.from_json(ws.result_path("light")).memory == light.memory
@@ -64,6 +69,12 @@ def test_fresh_process_keeps_allocations_apart(ballast_workspace):
     heavy_in, light_in = bench_modes(ws, ["heavy", "light"], _options(isolate=False))
     assert light_in.memory.rss_before_load_mb > heavy_in.memory.rss_before_load_mb + BALLAST_MB * 0.9
     assert light_in.settings.isolation == NOT_ISOLATED
+
+
+def test_without_fork_each_variant_gets_a_new_interpreter(ballast_workspace, monkeypatch):
+    monkeypatch.setattr(forkserver, "available", lambda: False)
+    (light,) = bench_modes(ballast_workspace, ["light"], _options(isolate=True))
+    assert light.status == "ok" and light.settings.isolation == FRESH_PROCESS
 
 
 def test_repeats_are_interleaved_and_merged(ballast_workspace):
