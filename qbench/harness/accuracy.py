@@ -20,16 +20,18 @@ __all__ = ["accuracy_stats", "agreement", "collect_logits", "load_logits", "save
 
 
 def collect_logits(runner, dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Run the whole split through ``runner`` (already loaded); float32 logits and int labels."""
-    from qbench.data.registry import loader
+    """Run the whole split through ``runner`` (already loaded); float32 logits and int labels.
 
-    outs, labels = [], []
-    for x, y in loader(dataset, batch_size):
+    A ten-crop split (items V x C x H x W) is averaged over its views, as the baseline's own
+    evaluation does (``qbench.data.views``)."""
+    from qbench.data.views import collect_logits as collect_views
+
+    def forward(x):
         out = runner.infer(runner.prepare(x))
         runner.sync()
-        outs.append(runner.to_logits(out).float().numpy())
-        labels.append(y.numpy())
-    return np.concatenate(outs).astype(np.float32), np.concatenate(labels).astype(np.int64)
+        return runner.to_logits(out)
+
+    return collect_views(forward, dataset, batch_size)
 
 
 def logits_path(ws: Workspace, mode: str) -> Path:

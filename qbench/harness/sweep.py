@@ -117,6 +117,8 @@ def tiled_batch(images: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 # the test split per data config, built once per process: a fork-server child finds it built
 _TEST_SPLITS: dict[str, Any] = {}
+# the split accuracy is measured on: the test split seen as the data config's eval_crops
+_ACCURACY_SPLITS: dict[str, Any] = {}
 # a split at most this large is turned into tensors once, so no child runs its transforms again
 MATERIALIZE_MAX_BYTES = 512 * 2**20
 
@@ -128,6 +130,8 @@ def test_split(meta: dict[str, Any]):
         from qbench.data.registry import load_data
 
         data = load_data(DataConfig.from_dict(meta["data"], "the checkpoint's data config"))
+        # taken before the test split becomes plain tensors: ten crops need its transforms
+        _ACCURACY_SPLITS[key] = data.eval_split("test") if data.eval_crops != "center" else None
         first = data.test[0][0] if len(data.test) else None
         if (
             first is not None
@@ -139,6 +143,12 @@ def test_split(meta: dict[str, Any]):
             data.test = torch.utils.data.TensorDataset(images, labels)
         _TEST_SPLITS[key] = data
     return _TEST_SPLITS[key]
+
+
+def accuracy_split(meta: dict[str, Any]):
+    """The test split as accuracy sees it: one view, or ten crops averaged (--eval-crops ten)."""
+    data = test_split(meta)
+    return _ACCURACY_SPLITS[json.dumps(meta["data"], sort_keys=True, default=str)] or data.test
 
 
 def bench_settings(options: BenchOptions) -> BenchSettings:
@@ -207,6 +217,7 @@ def _measure(
     from qbench.runners.base import create_runner
 
     data = test_split(meta)
+    accuracy_set = accuracy_split(meta)
     images = torch.stack([data.test[i][0] for i in range(min(len(data.test), max(options.batch_sizes)))])
     threads = options.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -262,7 +273,7 @@ def _measure(
         result.runner_info = {**runner.describe(), "threads": threads}
         if with_accuracy:
             acc_start = time.perf_counter()
-            logits, labels = acc.collect_logits(runner, data.test, options.accuracy_batch_size)
+            logits, labels = acc.collect_logits(runner, accuracy_set, options.accuracy_batch_size)
             result.settings.accuracy_seconds = time.perf_counter() - acc_start
     finally:
         runner.close()
@@ -270,11 +281,12 @@ def _measure(
     if with_accuracy:
         acc.save_logits(ws, result.mode, logits)
         reference = (
-            logits if result.mode == FP32_MODE else _fp32_logits(ws, options, meta, data.test, len(labels))
+            logits if result.mode == FP32_MODE else _fp32_logits(ws, options, meta, accuracy_set, len(labels))
         )
         if reference is None:
             result.notes.append("agreement with FP32: n/a (the fp32 variant cannot run here)")
         result.accuracy = acc.accuracy_stats(logits, labels, data.class_names, reference)
+        result.accuracy.eval_crops = data.eval_crops
 
 
 def _fp32_logits(ws: Workspace, options: BenchOptions, meta: dict[str, Any], test_set, n: int):

@@ -91,6 +91,8 @@ class AccuracyStats(Record):
     per_class: list[ClassMetrics] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
     agreement: Agreement | None = None
+    # test-time views: "center", or "ten" (TenCrop + flips, softmax averaged: reference 001)
+    eval_crops: str = "center"
     DERIVED = ("top1_error", "top5_error")
 
     @property

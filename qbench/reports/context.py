@@ -19,10 +19,12 @@ from qbench.errors import QBenchError
 from qbench.records import Record
 from qbench.reports import fmt
 from qbench.reports.baseline_detail import ModelSummaryTable, SplitTable, model_summary, split_table
+from qbench.reports.evaluation import EvaluationSection, evaluation_sections
 from qbench.reports.rows import LatencyRow, VariantRow, variant_row
 from qbench.reports.sources import BASELINE_MODE, Source
 from qbench.reports.text_fields import comparison, text_fields
 from qbench.reports.train_facts import TrainFacts, train_facts
+from qbench.workspace import Workspace
 
 
 @dataclass
@@ -71,7 +73,13 @@ class ReportContext:
     latency_rows: list[LatencyLine]
     model_summary: ModelSummaryTable | None
     split_metrics: SplitTable | None
+    # `qbench evaluate` records by variant key ("<source label>/<mode>"), in report order
+    evaluations_by_key: dict[str, EvaluationSection] = field(default_factory=dict)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def evaluations(self) -> list[EvaluationSection]:
+        return list(self.evaluations_by_key.values())
 
     @property
     def ok_variants(self) -> list[VariantRow]:
@@ -87,7 +95,7 @@ class ReportContext:
 
     def template_vars(self) -> dict[str, Any]:
         names = [f.name for f in dataclasses.fields(self)]
-        names += ["ok_variants", "skipped", "has_per_class"]
+        names += ["ok_variants", "skipped", "has_per_class", "evaluations"]
         return {name: getattr(self, name) for name in names}
 
 
@@ -146,7 +154,19 @@ def build_context(sources: list[Source], title: str | None = None) -> ReportCont
         latency_rows=[LatencyLine(v.label, v.mode, v.source, lat) for v in variants for lat in v.latency],
         model_summary=model_summary(first_train),
         split_metrics=split_table(first_train),
+        evaluations_by_key=_evaluations(sources, multi),
     )
+
+
+def _evaluations(sources: list[Source], multi: bool) -> dict[str, EvaluationSection]:
+    found = {}
+    for s in sources:
+        for section in evaluation_sections(Workspace(s.root)):
+            key = f"{s.label}/{section.name}"  # a variant row's key, for the variant's own report
+            if multi:
+                section.name = f"{section.name} @ {s.label}"
+            found[key] = section
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

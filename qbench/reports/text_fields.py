@@ -62,6 +62,13 @@ def cuda_version(env: EnvRecord | None, device: str) -> str:
     return env.cuda_version or fmt.na("CPU-only torch build")
 
 
+def _views(r: BenchResult) -> str:
+    """' (TenCrop + flips, 10 views averaged)' when accuracy was not measured on one centre view."""
+    if r.accuracy is None or r.accuracy.eval_crops == "center":
+        return ""
+    return " (TenCrop + flips, 10 views averaged)"
+
+
 def _sync_text(row: VariantRow) -> str:
     syncs = sorted({lat.stats.sync for lat in row.latency})
     if set(syncs) & {"cuda-event", "cuda-synchronize"}:
@@ -97,7 +104,7 @@ def text_fields(source: Source, r: BenchResult, row: VariantRow, experiment: str
         if model.input_size
         else fmt.na("not recorded"),
         num_classes=str(model.num_classes) if model.num_classes else fmt.na("not recorded"),
-        test_accuracy=fmt.plain(row.top1, 4, acc_reason, "%"),
+        test_accuracy=fmt.plain(row.top1, 4, acc_reason, "%") + _views(r),
         top5_accuracy=fmt.plain(row.top5, 4, acc_reason, "%"),
         errors=f"top-1 {row.cells.top1_error}, top-5 {row.cells.top5_error}",
         warmup=f"{options.warmup} runs before benchmarking" if row.latency else fmt.na(lat_reason),
