@@ -21,7 +21,7 @@ from qbench.workspace import atomic_path
 FORMAT = "qbench-resume"
 VERSION = 1
 # config fields a resumed run may change: more epochs, other loader workers or patience
-MAY_CHANGE = {"epochs", "workers", "early_stopping_patience"}
+MAY_CHANGE = {"epochs", "workers", "early_stopping_patience", "save_every_s"}
 
 
 def rng_state() -> dict[str, Any]:

@@ -211,7 +211,7 @@ def _loop(model, data, config: TrainConfig, progress, state_file: StateFile | No
         outcome.resumed_after_epoch = saved["epoch"]
         if len(saved["rng"]) == place.world_size:  # another world size draws anew from the seed
             resume.set_rng_state(saved["rng"][place.rank])
-    start = time.perf_counter()
+    start = saved_at = time.perf_counter()
     epoch_task = progress.add_task("training", total=config.epochs, status="") if progress else None
     if progress:
         progress.update(epoch_task, completed=first - 1)
@@ -260,7 +260,9 @@ def _loop(model, data, config: TrainConfig, progress, state_file: StateFile | No
         else:
             since_best += 1
         outcome.early_stopped = since_best >= config.early_stopping_patience
-        if state_file is not None:
+        last = epoch == config.epochs or outcome.early_stopped
+        if state_file is not None and (last or time.perf_counter() - saved_at >= config.save_every_s):
+            saved_at = time.perf_counter()
             rng = place.gather(resume.rng_state())  # every rank takes part, rank 0 writes
             if place.is_main:
                 resume.save_state(

@@ -114,6 +114,14 @@ def add_parser(sub) -> None:
         action="store_true",
         help="continue an interrupted --train from baseline/resume.pt (same flags, --epochs may grow)",
     )
+    d.add_argument(
+        "--save-every",
+        type=float,
+        metavar="SECONDS",
+        dest="save_every_s",
+        help="write baseline/resume.pt after an epoch once SECONDS have passed since the last write, "
+        f"and after the last epoch (default: {default(TrainConfig, 'save_every_s'):g}; 0: every epoch)",
+    )
     t.add_argument(
         "--no-deterministic",
         dest="deterministic",
@@ -195,6 +203,7 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
             deterministic=flag.get("deterministic"),
             seed=args.seed,
             paper_init=flag.get("paper_init") or None,
+            save_every_s=flag.get("save_every_s"),
         )
     return BaselineRequest(
         model=args.model,

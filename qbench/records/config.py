@@ -65,6 +65,9 @@ class TrainConfig(Record):
     device: str = "cpu"
     workers: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke runs
+    # the resumable state (model, optimizer, ...: several times the model's size) is written after
+    # an epoch once this many seconds have passed since the last write, and after the last epoch
+    save_every_s: float = 60.0
     # the AlexNet paper's initialisation (N(0, 0.01) weights, biases 1 in conv2/4/5 and hidden FC)
     paper_init: bool = False
 
@@ -75,6 +78,8 @@ class TrainConfig(Record):
             raise QBenchError("--epochs must be 1 or more.")
         if self.batch_size < 1:
             raise QBenchError("--batch-size must be 1 or more.")
+        if self.save_every_s < 0:
+            raise QBenchError("--save-every must not be negative (0: after every epoch).")
         if min(self.lr_backbone, self.lr_head) <= 0:
             raise QBenchError("learning rates must be positive; check --lr-backbone and --lr-head.")
         if self.optimizer not in ("AdamW", "SGD"):

@@ -70,6 +70,7 @@ def test_two_process_torchrun_checkpoint_loads_and_evaluates_like_one_process(tm
 def test_killed_run_resumes_to_the_same_final_epoch_count(tmp_path):
     ws = tmp_path / "ws"
     cmd = [sys.executable, "-m", "qbench", "baseline", *TINY, "--epochs", "12", "--patience", "100"]
+    cmd += ["--save-every", "0"]  # the state after every epoch, so a kill at any epoch can resume
     proc = subprocess.Popen([*cmd, "--out", str(ws)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = ws / "baseline" / RESUME_STATE
     deadline = time.monotonic() + 120
@@ -83,3 +84,17 @@ def test_killed_run_resumes_to_the_same_final_epoch_count(tmp_path):
     rec = TrainRecord.from_json(ws / "baseline" / "train.json")
     assert [h.epoch for h in rec.history] == list(range(1, 13))
     assert rec.outcome.resumed_after_epoch is not None and rec.outcome.epochs_trained == 12
+
+
+def test_the_state_is_written_by_time_and_after_the_last_epoch(tmp_path, monkeypatch):
+    """Writing model + optimizer state after every epoch costs seconds on AlexNet: by default it is
+    written once the interval has passed, and always after the last epoch (so a run can be extended)."""
+    from qbench.baselines import resume
+
+    writes = []
+    real_save = resume.save_state
+    monkeypatch.setattr(
+        resume, "save_state", lambda path, state: writes.append(state["epoch"]) or real_save(path, state)
+    )
+    make_baseline(Workspace(tmp_path / "a"), _request(epochs=3))  # default interval: 60 s, far longer
+    assert writes == [3]
