@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from qbench.records import TrainRecord
 
@@ -60,22 +62,30 @@ def model_summary(train: TrainRecord | None) -> ModelSummaryTable | None:
 def split_table(train: TrainRecord | None) -> SplitTable | None:
     if train is None or not all(key in train.splits for key, _ in SPLIT_TITLES):
         return None
-    splits = [train.splits[key] for key, _ in SPLIT_TITLES]
+    return tabulate_splits(train.splits)
+
+
+def tabulate_splits(splits: Mapping[str, Any]) -> SplitTable:
+    """Reference 003's tables from per-split figures (``SplitMetrics`` of the training record or
+    ``AccuracyStats`` of an evaluation: both carry n_images, loss, top1, top5, per_class), in
+    train, val, test order, for the splits present."""
+    present = [(key, title) for key, title in SPLIT_TITLES if key in splits]
+    rows = [splits[key] for key, _ in present]
     per_class = [
         PerClassLine(
             label=c.label,
-            precision=[s.per_class[i].precision for s in splits],
-            recall=[s.per_class[i].recall for s in splits],
-            f1=[s.per_class[i].f1 for s in splits],
+            precision=[s.per_class[i].precision for s in rows],
+            recall=[s.per_class[i].recall for s in rows],
+            f1=[s.per_class[i].f1 for s in rows],
         )
-        for i, c in enumerate(splits[-1].per_class)
-        if all(len(s.per_class) > i for s in splits)
+        for i, c in enumerate(rows[-1].per_class)
+        if all(len(s.per_class) > i for s in rows)
     ]
     return SplitTable(
-        titles=[title for _, title in SPLIT_TITLES],
-        n_images=[s.n_images for s in splits],
-        loss=[s.loss for s in splits],
-        top1=[s.top1 for s in splits],
-        top5=[s.top5 for s in splits],
+        titles=[title for _, title in present],
+        n_images=[s.n_images for s in rows],
+        loss=[s.loss for s in rows],
+        top1=[s.top1 for s in rows],
+        top5=[s.top5 for s in rows],
         per_class=per_class,
     )

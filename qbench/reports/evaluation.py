@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qbench.records import EvaluationRecord
-from qbench.reports.baseline_detail import SPLIT_TITLES, PerClassLine, SplitTable
+from qbench.reports.baseline_detail import SplitTable, tabulate_splits
 from qbench.workspace import Workspace
 
 FOLDER = "evaluation"
@@ -30,25 +30,7 @@ def load_evaluations(ws: Workspace) -> list[EvaluationRecord]:
 
 def split_table(record: EvaluationRecord) -> SplitTable:
     """The record's splits (in train, val, test order) as reference 003's tables."""
-    present = [(key, title) for key, title in SPLIT_TITLES if key in record.splits]
-    splits = [record.splits[key] for key, _ in present]
-    n_classes = min(len(s.per_class) for s in splits)
-    return SplitTable(
-        titles=[title for _, title in present],
-        n_images=[s.n_images for s in splits],
-        loss=[s.loss for s in splits],
-        top1=[s.top1 for s in splits],
-        top5=[s.top5 for s in splits],
-        per_class=[
-            PerClassLine(
-                label=splits[0].per_class[i].label,
-                precision=[s.per_class[i].precision for s in splits],
-                recall=[s.per_class[i].recall for s in splits],
-                f1=[s.per_class[i].f1 for s in splits],
-            )
-            for i in range(n_classes)
-        ],
-    )
+    return tabulate_splits(record.splits)
 
 
 @dataclass
