@@ -22,11 +22,10 @@ from torch import nn
 
 from qbench.baselines import distributed, resume
 from qbench.baselines.models import head_parameter_names
-from qbench.baselines.presets import PRESETS, from_preset
 from qbench.errors import QBenchError
 from qbench.records import EpochRecord, TrainConfig
 
-__all__ = ["PRESETS", "StateFile", "TrainConfig", "TrainOutcome", "from_preset", "train"]
+__all__ = ["StateFile", "TrainConfig", "TrainOutcome", "train"]
 
 # what train() computes in: recorded as TrainRecord.training_precision
 TRAINING_PRECISION = "fp32"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from qbench.cli.common import (
@@ -101,22 +102,10 @@ def _budget(text: str) -> float | None:
     return value or None
 
 
-def options_from_args(args: argparse.Namespace) -> BenchOptions:
-    return BenchOptions(
-        variants=args.variants,
-        batch_sizes=args.batch_sizes,
-        warmup=args.warmup,
-        warmup_s=args.warmup_s,
-        iters=args.iters,
-        min_seconds=args.min_seconds,
-        max_seconds_per_batch=args.max_seconds_per_batch,
-        repeats=args.repeats,
-        threads=args.threads,
-        device=args.device,
-        cv_threshold=args.cv_threshold,
-        isolate=args.isolate,
-        accuracy=args.accuracy,
-    )
+def options_from_args(args: argparse.Namespace, **overrides: Any) -> BenchOptions:
+    """BenchOptions from the parsed flags named like its fields (the rest keep their defaults)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(BenchOptions) if hasattr(args, f.name)}
+    return BenchOptions(**{**given, **overrides})
 
 
 def summary_table(results: list[BenchResult]):

@@ -180,10 +180,10 @@ def _current(args: argparse.Namespace):
 
 def _bench_ab(args: argparse.Namespace, accuracy: bool):
     """Bench the two workspaces of --ab alternately; A is the baseline."""
+    from qbench.cli.bench import options_from_args
     from qbench.cli.common import progress
     from qbench.pipeline.bench import check_device, select_modes
     from qbench.pipeline.quantize import ensure_fp32
-    from qbench.records import BenchOptions
     from qbench.regress import bench_ab
     from qbench.workspace import Workspace
 
@@ -192,16 +192,7 @@ def _bench_ab(args: argparse.Namespace, accuracy: bool):
     ws_a, ws_b = (Workspace(path) for path in args.ab)
     if ws_a.root.resolve() == ws_b.root.resolve():
         raise QBenchError(f"--ab got the same workspace twice ({ws_a.root}); pass main's and the change's.")
-    options = BenchOptions(
-        variants=args.variants,
-        batch_sizes=args.batch_sizes,
-        warmup=args.warmup,
-        iters=args.iters,
-        repeats=args.repeats,
-        threads=args.threads,
-        device=args.device,
-        accuracy=accuracy,
-    )
+    options = options_from_args(args, accuracy=accuracy)
     check_device(options.device)
     for ws in (ws_a, ws_b):
         ws.require_baseline()

@@ -33,18 +33,14 @@ from typing import Any, get_args
 from qbench import capabilities
 from qbench.errors import QBenchError
 from qbench.records import BaselineRef, CalibrationInfo, QatInfo, QuantizeOptions, VariantRecord
-from qbench.records.config import CALIB_METHODS, ENGINES
 from qbench.records.variant import OpsUnit
 from qbench.registry import Registry
 from qbench.workspace import Workspace
 
 __all__ = [
-    "CALIB_METHODS",
-    "ENGINES",
     "EXPORTERS",
     "Converted",
     "ExportContext",
-    "QuantizeOptions",
     "modes",
     "register_exporter",
     "run_export",

@@ -26,7 +26,8 @@ from qbench.artifacts import ao_eager, pt2e
 from qbench.artifacts._torch import quiet
 from qbench.artifacts.ao_eager import OBSERVERS, eager_convert, eager_prepare, fuse_groups
 from qbench.errors import QBenchError
-from qbench.exporters.base import CALIB_METHODS, ENGINES, Converted, ExportContext, register_exporter
+from qbench.exporters.base import Converted, ExportContext, register_exporter
+from qbench.records.config import CALIB_METHODS, ENGINES
 
 # Measured on the dev machine (Xeon Sapphire Rapids, AMX/VNNI, 2 shared cores; AlexNet 224, 10
 # classes; best of 50/30 runs): batch 1 x86 13.1 ms vs pt2e 14.2 ms (a tie), batch 64 x86 225 ms vs

@@ -63,9 +63,6 @@ def conventions(repeats: int = 1) -> dict[str, str]:
     }
 
 
-CONVENTIONS = conventions()
-
-
 def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int] | None:
     """1-based ranks (k, n-k+1) of the order statistics bracketing the median, or None if n is too small."""
     # P(B <= k-1) <= (1-level)/2 for B ~ Binomial(n, 1/2); binom.ppf is the smallest k with P(B <= k) >= q

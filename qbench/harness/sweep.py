@@ -123,9 +123,14 @@ _ACCURACY_SPLITS: dict[str, Any] = {}
 MATERIALIZE_MAX_BYTES = 512 * 2**20
 
 
+def _split_key(meta: dict[str, Any]) -> str:
+    """The checkpoint's data config as a key of the per-process split caches."""
+    return json.dumps(meta["data"], sort_keys=True, default=str)
+
+
 def test_split(meta: dict[str, Any]):
     """The checkpoint's data splits, with ``test`` as ready tensors where it is small."""
-    key = json.dumps(meta["data"], sort_keys=True, default=str)
+    key = _split_key(meta)
     if key not in _TEST_SPLITS:
         from qbench.data.registry import load_data
 
@@ -148,7 +153,7 @@ def test_split(meta: dict[str, Any]):
 def accuracy_split(meta: dict[str, Any]):
     """The test split as accuracy sees it: one view, or ten crops averaged (--eval-crops ten)."""
     data = test_split(meta)
-    return _ACCURACY_SPLITS[json.dumps(meta["data"], sort_keys=True, default=str)] or data.test
+    return _ACCURACY_SPLITS[_split_key(meta)] or data.test
 
 
 def bench_settings(options: BenchOptions) -> BenchSettings:

@@ -3,7 +3,7 @@
 import torch
 
 from qbench.baselines.pipeline import BaselineRequest, make_baseline
-from qbench.baselines.trainer import from_preset
+from qbench.baselines.presets import from_preset
 from qbench.records import DataConfig, TrainRecord
 from qbench.workspace import Workspace
 

@@ -123,7 +123,7 @@ def test_bench_result_round_trips(tmp_path):
     result = BenchResult(
         mode="fp32",
         status="ok",
-        settings=BenchSettings(options=BenchOptions(), statistics=stats.CONVENTIONS, timer="perf_counter"),
+        settings=BenchSettings(options=BenchOptions(), statistics=stats.conventions(), timer="perf_counter"),
         runner="torch",
         latency=[stats.latency_stats([float(v) for v in range(1, 8)], 1, 0.01, cold_ms=5.0)],
         memory=MemoryStats(rss_before_load_mb=10.0, rss_peak_mb=20.0),
