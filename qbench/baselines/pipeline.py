@@ -12,6 +12,7 @@ from qbench.baselines.checkpoint import import_checkpoint, save_checkpoint
 from qbench.baselines.metrics import accuracy_stats
 from qbench.baselines.models import MODELS, create_model
 from qbench.baselines.request import BaselineRequest
+from qbench.baselines.sizing import check_image_size
 from qbench.baselines.summary import summarize
 from qbench.baselines.trainer import TRAINING_PRECISION, StateFile, TrainOutcome, seed_everything, train
 from qbench.data import views
@@ -30,13 +31,15 @@ from qbench.workspace import Workspace
 
 # the resumable training state, beside model.pt
 RESUME_STATE = "resume.pt"
+# images per forward pass when the FP32 model is evaluated on a split
+EVAL_BATCH_SIZE = 256
 
 
 def split_accuracy(model: torch.nn.Module, split, class_names: list[str]) -> AccuracyStats:
     """Loss, top-1/top-5 and per-class P/R/F1 of the FP32 model on one split (one view per
     image, or ten crops averaged where the split yields them)."""
     model.eval()
-    logits, labels = views.collect_logits(model, split, 256)
+    logits, labels = views.collect_logits(model, split, EVAL_BATCH_SIZE)
     return accuracy_stats(logits, labels, class_names)
 
 
@@ -70,11 +73,23 @@ def _checked_class_count(request: BaselineRequest, data: DataSplits) -> int:
     return num_classes
 
 
+def check_request_fits(request: BaselineRequest) -> None:
+    """The image size must suit the model, and its training step and evaluation this machine's
+    memory (qbench.baselines.sizing); checked before the data is loaded. (BaselineRequest
+    checked the class count when it was made.)"""
+    train_batch = None if request.import_path is not None else (request.train or TrainConfig()).batch_size
+    # the head's width barely matters to the bound; the smallest head keeps it a lower bound
+    check_image_size(
+        request.model, request.data.image_size, request.num_classes or 2, train_batch, EVAL_BATCH_SIZE
+    )
+
+
 def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> TrainRecord | None:
     """Train or import the FP32 baseline; writes baseline/model.pt and baseline/train.json.
     Under torchrun every rank trains and rank 0 alone evaluates and writes (the other ranks
     return None)."""
     spec = MODELS.get(request.model)
+    check_request_fits(request)
     data = load_data(request.data)
     num_classes = _checked_class_count(request, data)
     config: TrainConfig | None = None
@@ -132,6 +147,7 @@ def make_baseline(ws: Workspace, request: BaselineRequest, progress=None) -> Tra
         summary=summarize(model, request.data.image_size, request.model, num_classes),
         env=env.capture(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        skipped_images=data.skipped_images,
     )
     record.save_json(ws.train_json)
     return record

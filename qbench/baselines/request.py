@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qbench.errors import QBenchError
 from qbench.records import DataConfig, TrainConfig
 
 
@@ -19,3 +20,9 @@ class BaselineRequest:
     import_path: Path | None = None
     experiment: str = "default"
     resume: bool = False  # continue from baseline/resume.pt (an interrupted --train)
+
+    def __post_init__(self) -> None:
+        if self.num_classes is not None and self.num_classes < 1:
+            raise QBenchError(
+                f"--num-classes {self.num_classes} is not a class count; leave it out to use the data set's."
+            )

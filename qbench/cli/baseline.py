@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qbench.baselines.request import BaselineRequest
 from qbench.cli.common import add_workspace_args, console, default, progress, workspace_of
+from qbench.errors import QBenchError
 from qbench.records import DataConfig, TrainConfig
 
 # digits has 1,257 training images: batch 32 gives the optimizer twice the steps per epoch
@@ -38,6 +39,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         help=f"transform preset: {', '.join(PRESETS)} (default: {augment})",
     )
     group.add_argument("--download", action="store_true", help="allow torchvision to download MNIST/CIFAR-10")
+    add_skip_bad_images_arg(group)
     crops = default(DataConfig, "eval_crops")
     group.add_argument(
         "--eval-crops",
@@ -47,6 +49,15 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--seed", type=int, default=seed, help=f"seed for splits, init and shuffling (default: {seed})"
+    )
+
+
+def add_skip_bad_images_arg(group) -> None:
+    group.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="folder data sets: leave out image files that cannot be read (counted in train.json) "
+        "instead of stopping with their names",
     )
 
 
@@ -173,15 +184,19 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
     augment = (
         spec.augment if args.augment == default(DataConfig, "augment") and spec.augment else args.augment
     )
+    # 'is None', not 'or': --image-size 0 is a mistake to refuse, not a request for the default
+    image_size = args.image_size
+    if image_size is None:
+        image_size = default(DataConfig, "image_size") if embedded else spec.default_input_size
     data = DataConfig(
         name=args.dataset,
         root=args.data_root,
-        image_size=args.image_size
-        or (default(DataConfig, "image_size") if embedded else spec.default_input_size),
+        image_size=image_size,
         seed=args.seed,
         augment=augment,
         download=args.download,
         eval_crops=getattr(args, "eval_crops", default(DataConfig, "eval_crops")),
+        skip_bad_images=bool(getattr(args, "skip_bad_images", False)),
     )
     train = None
     if getattr(args, "import_path", None) is None:
@@ -190,7 +205,7 @@ def request_from_args(args: argparse.Namespace) -> BaselineRequest:
         train = from_preset(
             flag.get("preset") or default(TrainConfig, "preset"),
             epochs=args.epochs,
-            batch_size=args.batch_size or DATASET_BATCH_SIZE.get(args.dataset),
+            batch_size=_first(args.batch_size, DATASET_BATCH_SIZE.get(args.dataset)),
             max_batches=args.max_batches,
             lr_backbone=_first(flag.get("lr_backbone"), one_lr),
             lr_head=_first(flag.get("lr_head"), one_lr),
@@ -220,6 +235,25 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
+def preflight(args: argparse.Namespace, request: BaselineRequest, ws, folders: tuple = ()) -> None:
+    """What 'qbench baseline' and 'qbench run' need before the first minute of work: the files
+    they read, the workspace's ``folders`` (default: baseline/) writable, a device this machine
+    has. The class count, the image size and the data are checked next, by the baseline step
+    itself before it trains (qbench.baselines.pipeline.check_request_fits, then the data set's
+    builder)."""
+    from qbench.cli.common import require_workspace_writable
+    from qbench.preflight import require_device, require_readable_file, require_readable_folder
+
+    if request.import_path is not None:
+        require_readable_file(request.import_path, "--import")
+    if request.data.root is not None:
+        require_readable_folder(request.data.root, "--data-root")
+    out_flag = "--out" if getattr(args, "out", None) else None
+    require_workspace_writable(ws, *(folders or (ws.baseline_dir,)), out_flag=out_flag)
+    if request.train is not None:
+        require_device(request.train.device)
+
+
 def run(args: argparse.Namespace) -> int:
     from qbench import pipeline
     from qbench.pipeline.baseline import made_how
@@ -229,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
     if args.evaluate:
         return evaluate_baseline(ws)
     request = request_from_args(args)
+    if args.nproc is not None and args.nproc < 1:
+        raise QBenchError(f"--nproc {args.nproc} is not a process count; pass 1 or more (or leave it out).")
+    preflight(args, request, ws)
     if args.nproc:
         return pipeline.launch_distributed(args.nproc, args.argv)
     with progress() as bar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any
 
 from qbench.workspace import Workspace
@@ -43,7 +44,36 @@ def add_workspace_args(parser: argparse.ArgumentParser) -> None:
 
 
 def workspace_of(args: argparse.Namespace) -> Workspace:
-    return Workspace.at(args.runs_dir, args.exp)
+    """RUNS_DIR/EXP, once EXP is a plain folder name (not empty, no '/' or '..')."""
+    from qbench.errors import QBenchError
+    from qbench.preflight import check_name
+
+    if not str(args.runs_dir).strip():
+        raise QBenchError("--runs-dir is empty; pass the folder that holds the workspaces (default: runs).")
+    return Workspace.at(args.runs_dir, check_name(args.exp))
+
+
+def require_workspace_writable(ws: Workspace, *folders: Path, out_flag: str | None = None) -> None:
+    """Each of ``folders`` (of ``ws``; default its root) must be writable before work starts."""
+    from qbench.preflight import require_writable_folder
+
+    for folder in folders or (ws.root,):
+        require_writable_folder(folder, out_flag or "--runs-dir/--exp")
+
+
+def require_batches_fit(ws: Workspace, batch_sizes: list[int], flag: str) -> None:
+    """Each batch size's FP32 input batch, at the baseline's model and image size, within this
+    machine's memory (qbench.baselines.sizing); no check without a readable training record
+    (the step itself then says what is missing)."""
+    from qbench.baselines.sizing import check_batch_sizes
+    from qbench.errors import QBenchError
+    from qbench.records import TrainRecord
+
+    try:
+        train = TrainRecord.from_json(ws.train_json)
+    except QBenchError:
+        return
+    check_batch_sizes(train.model, train.input_size, train.num_classes, batch_sizes, flag=flag)
 
 
 def parse_int_list(text: str) -> list[int]:

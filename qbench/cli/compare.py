@@ -59,13 +59,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def preflight(args: argparse.Namespace, sources: list, out: Path | None) -> None:
+    """Formats known, templates there and the report folder writable, before anything renders."""
+    from qbench.preflight import require_readable_folder, require_writable_folder
+    from qbench.reports.sources import load_source
+    from qbench.reports.writers import parse_formats
+
+    parse_formats(args.report)
+    if args.templates is not None:
+        require_readable_folder(args.templates, "--templates")
+    if out is not None:
+        require_writable_folder(out, "--out")
+        return
+    # one source: its workspace's reports/ (the folder load_source finds for a path)
+    require_writable_folder(Path(load_source(sources[0]).root) / "reports", "--out")
+
+
 def run(args: argparse.Namespace) -> int:
     from qbench import pipeline
 
     extra = [Path(s) for s in [*args.sources, *args.extra_sources]]
     workspace_given = args.runs_dir is not None or args.exp is not None
-    args.runs_dir = args.runs_dir or RUNS_DIR
-    args.exp = args.exp or EXPERIMENT
+    # 'is None', not 'or': --exp '' is a mistake for workspace_of to name, not the default
+    args.runs_dir = RUNS_DIR if args.runs_dir is None else args.runs_dir
+    args.exp = EXPERIMENT if args.exp is None else args.exp
     sources: list = []
     if workspace_given or not extra:
         sources.append(workspace_of(args))
@@ -73,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and len(sources) > 1:
         out = Path(args.runs_dir) / "compare"
+    preflight(args, sources, out)
     written = pipeline.compare(sources, args.report, out, templates_dir=args.templates, title=args.title)
     for kind, paths in written.items():
         if kind == "figures":

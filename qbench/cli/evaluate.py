@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from qbench.cli.baseline import add_skip_bad_images_arg
 from qbench.cli.common import add_workspace_args, console, parse_name_list, workspace_of
 
 SPLITS = "train,val,test"
@@ -31,6 +32,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    add_skip_bad_images_arg(p)
     add_workspace_args(p)
     p.add_argument("--out", type=Path, help="workspace folder (overrides --runs-dir/--exp)")
     p.set_defaults(func=run)
@@ -45,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [s for s in args.splits if s not in ("train", "val", "test")]
     if unknown or not args.splits:
         raise QBenchError(f"--splits takes train, val and/or test, not {','.join(unknown) or 'nothing'}.")
+    if args.batch_size < 1:
+        raise QBenchError(f"--batch-size {args.batch_size} is too small; pass 1 or more.")
     ws = Workspace(args.out) if args.out else workspace_of(args)
+    preflight(args, ws)
     record = pipeline.evaluate(
         ws,
         variant=args.variant,
@@ -54,10 +59,28 @@ def run(args: argparse.Namespace) -> int:
         eval_crops=args.eval_crops,
         device=args.device,
         batch_size=args.batch_size,
+        skip_bad_images=args.skip_bad_images,
     )
     print_record(record)
     console().print(f"-> {evaluation_json(ws, record.name)}")
     return 0
+
+
+def preflight(args: argparse.Namespace, ws) -> None:
+    """The checkpoint readable, evaluation/ writable and the device present, before any work."""
+    from qbench.cli.common import require_batches_fit, require_workspace_writable
+    from qbench.preflight import require_device, require_readable_file
+    from qbench.reports.evaluation import evaluation_json
+
+    if args.checkpoint is not None:
+        require_readable_file(args.checkpoint, "--checkpoint")
+    else:
+        ws.require_baseline()
+    folder = evaluation_json(ws, "fp32").parent
+    require_workspace_writable(ws, folder, out_flag="--out" if args.out else None)
+    require_device(args.device)
+    if args.checkpoint is None:
+        require_batches_fit(ws, [args.batch_size], "--batch-size")
 
 
 def print_record(record) -> None:

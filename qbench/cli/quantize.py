@@ -42,7 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--qat-epochs", type=int, default=d.qat_epochs)
     parser.add_argument("--qat-lr", type=float, default=d.qat_lr)
-    parser.add_argument("--qat-max-batches", type=int, default=d.qat_max_batches, help="cap per QAT epoch")
+    parser.add_argument(
+        "--qat-max-batches", type=int, default=d.qat_max_batches, help="cap per QAT epoch (0: whole epochs)"
+    )
     parser.add_argument("--device", default=d.device, help="cpu or cuda (TensorRT and ORT-CUDA need cuda)")
     parser.add_argument("--seed", type=int, default=d.seed)
     add_workspace_args(parser)
@@ -58,7 +60,7 @@ def options_from_args(args: argparse.Namespace) -> QuantizeOptions:
         engine=args.engine,
         qat_epochs=args.qat_epochs,
         qat_lr=args.qat_lr,
-        qat_max_batches=args.qat_max_batches,
+        qat_max_batches=args.qat_max_batches or None,  # 0: no cap
         device=args.device,
         seed=args.seed,
     )
@@ -71,10 +73,16 @@ def run(args: argparse.Namespace) -> int:
         for mode in pipeline.resolve_modes(["all"]):
             print(mode)
         return 0
+    from qbench.cli.common import require_batches_fit, require_workspace_writable
+    from qbench.preflight import require_device
+
+    options = options_from_args(args)  # before the modes: listing the exporters imports torch
     selected = pipeline.resolve_modes(args.mode)
-    options = options_from_args(args)
     ws = workspace_of(args)
     ws.require_baseline()
+    require_workspace_writable(ws, ws.variants_dir)
+    require_device(options.device)
+    require_batches_fit(ws, [options.calib_batch_size], "--calib-batch-size")
     with progress(transient=True) as bar:
         records = pipeline.quantize(ws, selected, options, bar)
     for record in records:

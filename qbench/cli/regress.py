@@ -182,8 +182,9 @@ def _bench_ab(args: argparse.Namespace, accuracy: bool):
     """Bench the two workspaces of --ab alternately; A is the baseline."""
     from qbench.cli.bench import options_from_args
     from qbench.cli.common import progress
-    from qbench.pipeline.bench import check_device, select_modes
+    from qbench.pipeline.bench import select_modes
     from qbench.pipeline.quantize import ensure_fp32
+    from qbench.preflight import require_device
     from qbench.regress import bench_ab
     from qbench.workspace import Workspace
 
@@ -193,7 +194,7 @@ def _bench_ab(args: argparse.Namespace, accuracy: bool):
     if ws_a.root.resolve() == ws_b.root.resolve():
         raise QBenchError(f"--ab got the same workspace twice ({ws_a.root}); pass main's and the change's.")
     options = options_from_args(args, accuracy=accuracy)
-    check_device(options.device)
+    require_device(options.device)
     for ws in (ws_a, ws_b):
         ws.require_baseline()
         ensure_fp32(ws)
@@ -258,6 +259,21 @@ def write_outputs(args: argparse.Namespace, report) -> None:
         write_junit(report, args.junit)
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Every output file's folder writable before any result is read or benched: a verdict
+    computed after an A/B bench must not be lost to a read-only folder."""
+    from qbench.preflight import require_writable_file, require_writable_folder
+
+    for flag, path in (("--summary-md", args.summary_md), ("--json", args.json_out), ("--junit", args.junit)):
+        if path is not None:
+            require_writable_file(path, flag)
+    if args.save_baseline is not None:
+        if args.save_baseline.is_dir():  # a store folder: DIR/<fingerprint>.json
+            require_writable_folder(args.save_baseline, "--save-baseline")
+        else:
+            require_writable_file(args.save_baseline, "--save-baseline")
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -265,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
     from qbench.regress import compare, load_results, load_stored_baseline, model_sentence, save_baseline
 
     options = _options(args)
+    preflight(args)
     if args.ab is not None:
         baseline, current = _bench_ab(args, accuracy=options.accuracy_gate)
     else:

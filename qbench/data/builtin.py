@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qbench.data import transforms
+from qbench.data.imagecheck import MAX_LISTED, load_image, require_readable
 from qbench.data.registry import DataSplits, register_dataset
 from qbench.errors import QBenchError
 from qbench.records.config import DataConfig
@@ -80,11 +81,34 @@ def _image_folder(path: Path, transform):
     from torchvision.datasets import ImageFolder
 
     try:
-        return ImageFolder(str(path), transform=transform, is_valid_file=_is_image)
+        return ImageFolder(str(path), transform=transform, loader=load_image, is_valid_file=_is_image)
     except (FileNotFoundError, RuntimeError) as exc:
         raise QBenchError(
             f"no images found under {path} ({exc}); put one sub-folder of images per class there."
         ) from None
+    except PermissionError as exc:
+        raise QBenchError(f"cannot read {exc.filename or path} ({exc.strerror}); make it readable.") from None
+
+
+def _check_images(config: DataConfig, root: Path, folders: list, files: list | None = None) -> list[str]:
+    """Check every image of ``folders`` (ImageFolders) and ``files`` (a LabelledFiles) before any
+    work: unreadable ones are an error naming them, or with ``config.skip_bad_images`` they are
+    removed from those data sets. Returns the skipped paths."""
+    paths = [p for f in folders for p, _ in f.samples] + [str(p) for p, _ in (files.samples if files else [])]
+    bad = {str(b.path) for b in require_readable(paths, root, config.skip_bad_images)}
+    if bad:
+        for folder in folders:
+            folder.samples = [s for s in folder.samples if s[0] not in bad]
+            folder.imgs = folder.samples
+            folder.targets = [y for _, y in folder.samples]
+        if files is not None:
+            files.samples = [s for s in files.samples if str(s[0]) not in bad]
+    return sorted(bad)
+
+
+def _skip_info(skipped: list[str]) -> dict:
+    """What train.json's data_info says about left-out images (the paths capped)."""
+    return {"skipped_images": skipped[:MAX_LISTED], "skipped_image_count": len(skipped)} if skipped else {}
 
 
 def _is_image(path: str) -> bool:
@@ -113,6 +137,7 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
                 f"the class folders of {root / held_out[0]} differ from those of {train_dir}; "
                 "use the same class names in every split."
             )
+    skipped = _check_images(config, root, [train, train_eval, val, test])
     if len(held_out) == 1:
         # only one held-out folder: halve it into validation and test
         labels = [y for _, y in val.samples]
@@ -127,8 +152,9 @@ def _folder_splits(config: DataConfig, name: str, preset_default: str) -> DataSp
         num_classes=len(train.classes),
         class_names=list(train.classes),
         input_size=config.image_size,
-        info={"root": str(root), "held_out": held_out, "augment": preset},
+        info={"root": str(root), "held_out": held_out, "augment": preset, **_skip_info(skipped)},
         ten_crop=transforms.build_ten_crop(preset, config.image_size),
+        skipped_images=len(skipped),
     )
 
 
@@ -159,11 +185,14 @@ def tinyimagenet(config: DataConfig) -> DataSplits:
     if not samples:
         raise QBenchError(f"{notes} names no image of a training class; check the TinyImageNet folder.")
     held_out = LabelledFiles(samples, eval_t)
+    train_eval = _image_folder(root / "train", eval_t)
+    skipped = _check_images(config, root, [train, train_eval], held_out)
+    samples = held_out.samples
     v_idx, t_idx = _split_off(list(range(len(samples))), [y for _, y in samples], 0.5, config.seed)
     return DataSplits(
         name="tinyimagenet",
         train=train,
-        train_eval=_image_folder(root / "train", eval_t),
+        train_eval=train_eval,
         val=Subset(held_out, v_idx),
         test=Subset(held_out, t_idx),
         num_classes=len(train.classes),
@@ -173,8 +202,10 @@ def tinyimagenet(config: DataConfig) -> DataSplits:
             "root": str(root),
             "augment": preset,
             "test": "half of val/ (the official test split has no labels)",
+            **_skip_info(skipped),
         },
         ten_crop=transforms.build_ten_crop(preset, config.image_size),
+        skipped_images=len(skipped),
     )
 
 

@@ -31,7 +31,7 @@ class LabelledFiles(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int):
-        from torchvision.datasets.folder import default_loader
+        from qbench.data.imagecheck import load_image
 
         path, label = self.samples[i]
-        return self.transform(default_loader(str(path))), label
+        return self.transform(load_image(str(path))), label

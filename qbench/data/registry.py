@@ -35,6 +35,8 @@ class DataSplits:
     # the ten-crop test transform (reference 001), for eval_split(..., "ten")
     ten_crop: Callable | None = None
     eval_crops: str = "center"  # the default of eval_split: DataConfig.eval_crops
+    # unreadable image files left out (DataConfig.skip_bad_images); their paths are in info
+    skipped_images: int = 0
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}

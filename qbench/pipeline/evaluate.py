@@ -66,9 +66,11 @@ def evaluate(
     eval_crops: str | None = None,
     device: str = "cpu",
     batch_size: int = 64,
+    skip_bad_images: bool = False,
 ) -> EvaluationRecord:
     """Evaluate ``variant`` (default fp32) of the workspace, or the qbench ``checkpoint`` file,
-    on ``splits``; ``eval_crops`` (center | ten) overrides the data config's. Writes the record."""
+    on ``splits``; ``eval_crops`` (center | ten) overrides the data config's, ``skip_bad_images``
+    leaves unreadable images of a folder data set out. Writes the record."""
     from qbench.baselines.checkpoint import load_checkpoint
     from qbench.baselines.metrics import accuracy_stats
     from qbench.data import views
@@ -89,6 +91,8 @@ def evaluate(
     config = DataConfig.from_dict(meta["data"], "the checkpoint's data config")
     if eval_crops:
         config = dataclasses.replace(config, eval_crops=eval_crops)
+    if skip_bad_images:
+        config = dataclasses.replace(config, skip_bad_images=True)
     data = load_data(config)
     try:
         stats = {}

@@ -6,6 +6,7 @@ accepts them, and the records of each step embed the config that produced them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +16,26 @@ from qbench.records.base import Record
 DEFAULT_BATCH_SIZES = (1, 8, 16, 32, 64)
 ENGINES = ("x86", "pt2e")  # int8-ptq / qat engines; "auto" picks the faster one here
 CALIB_METHODS = ("minmax", "histogram", "percentile", "entropy")
+# numpy's and scikit-learn's seeds are unsigned 32-bit numbers (torch's are wider)
+MAX_SEED = 2**32 - 1
 
 
 def check_device(device: str, flag: str = "--device") -> None:
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+    """The spelling of a device; whether this machine has it is checked where a command starts
+    (qbench.preflight.require_device), not here: a record from a GPU machine reads anywhere."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise QBenchError(f"{flag} {device!r} is not supported; pass cpu, cuda or cuda:N.")
+
+
+def check_seed(seed: int, flag: str = "--seed") -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise QBenchError(f"{flag} {seed} is out of range; pass a whole number from 0 to {MAX_SEED}.")
+
+
+def check_at_least(value: float | None, low: float, flag: str, note: str = "") -> None:
+    """``value`` (None: not set, allowed) must be ``low`` or more."""
+    if value is not None and value < low:
+        raise QBenchError(f"{flag} {value:g} is too small; pass {low:g} or more{note}.")
 
 
 @dataclass(frozen=True)
@@ -34,14 +50,21 @@ class DataConfig(Record):
     test_fraction: float = 0.15
     # test-time views of val/test (and train with test-time transforms): center | ten (reference 001)
     eval_crops: str = "center"
+    # folder data sets: leave out the images whose header does not decode (else they are an error)
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise QBenchError("--dataset is empty; pass a data set name such as digits or imagefolder.")
         if self.eval_crops not in ("center", "ten"):
             raise QBenchError(f"unknown --eval-crops {self.eval_crops!r}; pass center or ten.")
+        # the model's own bounds (too small for its layers, too big for this machine's memory)
+        # are checked by qbench.baselines.sizing, which knows the model
         if self.image_size < 16:
             raise QBenchError(f"--image-size {self.image_size} is too small; use 16 or more.")
         if not 0 < self.val_fraction < 0.5 or not 0 < self.test_fraction < 0.5:
             raise QBenchError("validation and test fractions must each lie between 0 and 0.5.")
+        check_seed(self.seed)
 
 
 @dataclass
@@ -84,6 +107,18 @@ class TrainConfig(Record):
             raise QBenchError("learning rates must be positive; check --lr-backbone and --lr-head.")
         if self.optimizer not in ("AdamW", "SGD"):
             raise QBenchError(f"unknown optimizer {self.optimizer!r}; use AdamW or SGD.")
+        check_at_least(self.max_batches, 1, "--max-batches", " (leave it out for whole epochs)")
+        check_at_least(self.workers, 0, "--workers", " (0: load data in the training process)")
+        check_at_least(self.weight_decay, 0, "--weight-decay")
+        check_at_least(self.early_stopping_patience, 1, "--patience", " epochs")
+        check_at_least(self.plateau_patience, 0, "the plateau patience")
+        if not 0 <= self.momentum < 1:
+            raise QBenchError(f"--momentum {self.momentum:g} must lie in [0, 1), e.g. 0.9.")
+        if not 0 <= self.label_smoothing < 1:
+            raise QBenchError(f"--label-smoothing {self.label_smoothing:g} must lie in [0, 1), e.g. 0.1.")
+        if not 0 < self.plateau_factor < 1:
+            raise QBenchError(f"the plateau factor {self.plateau_factor:g} must lie between 0 and 1.")
+        check_seed(self.seed)
         check_device(self.device)
 
 
@@ -114,6 +149,11 @@ class QuantizeOptions(Record):
             )
         if self.qat_epochs < 1:
             raise QBenchError("--qat-epochs must be 1 or more.")
+        if self.qat_lr <= 0:
+            raise QBenchError(f"--qat-lr {self.qat_lr:g} must be positive, e.g. 1e-5.")
+        check_at_least(self.qat_max_batches, 1, "--qat-max-batches", " (0: whole epochs)")
+        check_at_least(self.workers, 0, "--workers")
+        check_seed(self.seed)
         check_device(self.device)
 
 
@@ -139,6 +179,8 @@ class BenchOptions(Record):
     accuracy_batch_size: int = 64
     watcher_interval_ms: float = 1.0
     keep_samples: bool = True
+    # per-layer profiles with the runner's own profiler, after the timed loop (harness.profile)
+    profile: bool = False
 
     def __post_init__(self) -> None:
         if self.iters < 1:
@@ -157,4 +199,8 @@ class BenchOptions(Record):
             raise QBenchError("--threads must be 1 or more.")
         if self.cv_threshold <= 0:
             raise QBenchError("--cv-threshold must be positive, e.g. 0.1.")
+        check_at_least(self.max_iters, 1, "the iteration cap max_iters")
+        check_at_least(self.accuracy_batch_size, 1, "the accuracy batch size")
+        if self.watcher_interval_ms <= 0:
+            raise QBenchError("the memory watcher's interval must be positive (milliseconds).")
         check_device(self.device)

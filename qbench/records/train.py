@@ -115,6 +115,9 @@ class TrainRecord(Record):
     summary: ModelSummary
     env: EnvRecord
     created: str
+    # unreadable image files left out of a folder data set (--skip-bad-images; their paths,
+    # capped, are in data_info["skipped_images"]); 0 when every image read or none was checked
+    skipped_images: int = 0
 
     @property
     def test(self) -> SplitMetrics:

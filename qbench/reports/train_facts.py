@@ -89,7 +89,7 @@ def train_facts(train: TrainRecord | None) -> TrainFacts:
         scheduler=cfg.scheduler if cfg else na,
         early_stopping_patience=str(cfg.early_stopping_patience) if cfg else na,
         loss_function=loss_fn,
-        augmentation=train.augment_description or fmt.na("not recorded"),
+        augmentation=(train.augment_description or fmt.na("not recorded")) + _skipped(train.skipped_images),
         mixed_precision=_mixed_precision(train.training_precision, reason),
         train_time=fmt.plain(out.train_seconds if out else None, 1, reason, " s"),
         best_val_acc=fmt.plain(out.best_val_acc if out else None, 4, reason, "%"),
@@ -103,6 +103,10 @@ def train_facts(train: TrainRecord | None) -> TrainFacts:
         stability=stability(train.history) if out else na,
         history=list(train.history),
     )
+
+
+def _skipped(count: int) -> str:
+    return f"; {count} unreadable images left out (--skip-bad-images)" if count else ""
 
 
 def stability(history: list[EpochRecord]) -> str:
