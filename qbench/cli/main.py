@@ -1,16 +1,33 @@
-"""Entry point of the ``qbench`` console script."""
+"""Entry point of the ``qbench`` console script.
+
+A subcommand that writes into a workspace runs under that workspace's lock (qbench.lock): a
+second writer refuses with one sentence naming the holder, or waits with ``--wait-lock``. The
+writers are ``baseline`` (not ``--evaluate``), ``evaluate``, ``quantize`` (not ``--list``),
+``bench``, ``run`` and ``regress --ab`` (both workspaces). The others only read a workspace and
+take no lock: ``info``, ``recipes``, ``regress`` without ``--ab`` (what it saves goes outside the
+workspace), and ``compare``, which reads whole records (every record is written atomically) and
+writes its reports file by file, atomically, so it can run beside a bench. Once the lock is held,
+the temporary files of writes killed earlier are removed from the workspace.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import shlex
 import sys
+from pathlib import Path
 
 from qbench import __version__
 from qbench.errors import QBenchError
 
 # order = the order in `qbench --help`, the order of the pipeline
 SUBCOMMANDS = ("baseline", "evaluate", "quantize", "bench", "compare", "regress", "run", "info", "recipes")
+# the subcommands that can write into a workspace (see locked_workspaces for when they do)
+WRITERS = ("baseline", "evaluate", "quantize", "bench", "regress", "run")
+CREATORS = ("baseline", "evaluate", "run")  # those that may make the workspace folder itself
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +49,58 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not part of this build
             raise
         module.add_parser(sub)
+    for name in WRITERS:
+        if name in sub.choices:
+            sub.choices[name].add_argument(
+                "--wait-lock",
+                action="store_true",
+                help="if another qbench command is writing the workspace, wait for it to finish "
+                "(default: refuse and name it)",
+            )
     return parser
+
+
+def locked_workspaces(args: argparse.Namespace) -> list[Path]:
+    """The workspace folders this command writes into, each to be locked while it runs."""
+    from qbench.cli.common import workspace_of
+
+    command = args.command
+    if command == "regress":
+        return [Path(p) for p in getattr(args, "ab", None) or [] if Path(p).is_dir()]
+    if command not in WRITERS:
+        return []
+    if (command == "baseline" and getattr(args, "evaluate", False)) or (
+        command == "quantize" and getattr(args, "list", False)
+    ):
+        return []
+    out = getattr(args, "out", None) if command in ("baseline", "evaluate") else None
+    root = Path(out) if out else workspace_of(args).root
+    # the commands that make a workspace lock it before it exists; the others have nothing to
+    # lock (and nothing to write: they stop at 'no baseline') in a folder that is not there
+    return [root] if command in CREATORS or root.is_dir() else []
+
+
+def _lock_workspaces(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    """Take the lock of each workspace the command writes (in one order: two commands locking
+    the same pair cannot deadlock), then clear the temporary files killed writers left there."""
+    from qbench.lock import WorkspaceLock
+    from qbench.workspace import Workspace
+
+    if os.environ.get("RANK", "0") != "0":
+        return  # a torchrun rank other than 0: rank 0 holds the lock and writes for all
+    roots = {str(Path(p).resolve()): Path(p) for p in locked_workspaces(args)}
+    command = shlex.join(["qbench", *args.argv])
+
+    def waiting(holder) -> None:
+        print(f"qbench {args.command}: waiting for {holder.describe()} to finish ...", file=sys.stderr)
+
+    for key in sorted(roots):
+        lock = WorkspaceLock(roots[key], command)
+        lock.acquire(wait=getattr(args, "wait_lock", False), on_wait=waiting)
+        stack.callback(lock.release)
+        if lock.unsupported:
+            print(f"qbench {args.command}: note: no workspace lock: {lock.unsupported}", file=sys.stderr)
+        Workspace(roots[key]).remove_stale_temps()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with contextlib.ExitStack() as stack:
+            _lock_workspaces(args, stack)
+            return int(args.func(args) or 0)
     except QBenchError as exc:
         print(f"qbench {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -52,7 +52,7 @@ def add_parser(sub) -> None:
         "--qat-max-batches",
         type=int,
         default=q.qat_max_batches,
-        help=f"QAT batches per epoch (default: {q.qat_max_batches}, to keep run short)",
+        help=f"QAT batches per epoch (default: {q.qat_max_batches}, to keep run short; 0: whole epochs)",
     )
     p.add_argument(
         "--calib-batches",
@@ -62,6 +62,13 @@ def add_parser(sub) -> None:
     )
     add_sweep_args(p)
     add_budget_arg(p, d.bench.max_seconds_per_batch)
+    p.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="leave out the per-layer profiles (taken by default after each variant's timing)",
+    )
+    p.set_defaults(profile=d.bench.profile)
     p.add_argument(
         "--report",
         type=parse_name_list,
@@ -82,7 +89,7 @@ def options_from_args(args: argparse.Namespace):
         quantize=QuantizeOptions(
             calib_batches=args.calib_batches,
             qat_epochs=args.qat_epochs,
-            qat_max_batches=args.qat_max_batches,
+            qat_max_batches=args.qat_max_batches or None,  # 0: no cap
             seed=args.seed,
         ),
         bench=BenchOptions(
@@ -91,16 +98,39 @@ def options_from_args(args: argparse.Namespace):
             iters=args.iters,
             threads=args.threads,
             max_seconds_per_batch=args.max_seconds_per_batch,
+            profile=args.profile,
         ),
         formats=args.report,
         force=args.force,
     )
 
 
+def preflight(args: argparse.Namespace, ws, request, options) -> None:
+    """Everything the run will need, checked before its first step: report formats, the
+    workspace's folders writable, the model's image size and the bench's batch sizes within
+    this machine's memory, the data readable (every image of a folder data set)."""
+    from qbench.cli.baseline import preflight as baseline_preflight
+    from qbench.reports.writers import parse_formats
+
+    parse_formats(options.formats)
+    folders = (ws.baseline_dir, ws.variants_dir, ws.results_dir, ws.reports_dir)
+    baseline_preflight(args, request, ws, folders)
+    # the cheap checks above come first: from here on torch is imported
+    from qbench import pipeline
+    from qbench.baselines.pipeline import check_request_fits
+    from qbench.baselines.sizing import check_batch_sizes
+    from qbench.data.registry import load_data
+
+    pipeline.resolve_modes(options.modes)
+    check_request_fits(request)
+    check_batch_sizes(request.model, request.data.image_size, 2, options.bench.batch_sizes)
+    load_data(request.data)
+
+
 def run(args: argparse.Namespace) -> int:
     from qbench import pipeline
     from qbench.cli.baseline import request_from_args
-    from qbench.cli.bench import summary_table
+    from qbench.cli.bench import print_summary
 
     ws = workspace_of(args)
     out = console()
@@ -108,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     # both validate every option before the long steps start
     options = options_from_args(args)
     request = request_from_args(args)
+    preflight(args, ws, request, options)
     hooks = pipeline.RunHooks(
         step=lambda title: out.rule(f"[bold]{title}[/bold]"),
         note=lambda text: out.print(text, markup=False),
-        results=lambda results: out.print(summary_table(results)),
+        results=lambda results: print_summary(out, results),
         progress=progress,
     )
     outcome = pipeline.run(ws, request, options, hooks)
@@ -120,5 +151,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         for path in paths:
             out.print(f"  {fmt:<6} {path}")
+    failed = [r.mode for r in outcome.results if r.status == "failed"]
+    if failed:
+        out.print(f"[bold red]failed[/bold red]: {', '.join(failed)} (see the notes above and the report)")
+        return 1
     out.print(f"[bold green]done[/bold green] in {time.perf_counter() - start:.0f} s; workspace {ws.root}")
     return 0

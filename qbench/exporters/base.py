@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from qbench import capabilities
+from qbench import __version__, capabilities
 from qbench.errors import QBenchError
 from qbench.records import BaselineRef, CalibrationInfo, QatInfo, QuantizeOptions, VariantRecord
+from qbench.records.io import sha256_of
 from qbench.records.variant import OpsUnit
 from qbench.registry import Registry
 from qbench.workspace import Workspace
@@ -195,6 +196,10 @@ def run_export(mode: str, ctx: ExportContext) -> VariantRecord:
             setattr(record, f.name, getattr(converted, f.name))
         record.conversion_seconds = time.perf_counter() - start
         record.artifact_bytes = (out_dir / converted.artifact).stat().st_size
+        # what 'qbench run' checks before reusing the variant: this artifact, from this baseline
+        record.artifact_sha256 = sha256_of(out_dir / converted.artifact)
+    record.baseline.checkpoint_sha256 = sha256_of(ctx.workspace.model_path)
+    record.qbench_version = __version__
     record.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record.save_json(ctx.workspace.variant_json(mode))
     return record

@@ -31,6 +31,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from qbench import lock
+
 READY = "QBENCH-READY"
 DONE = "QBENCH-DONE"
 # the back-ends' libraries: importing them is code the children share, not state a variant leaves behind
@@ -130,6 +132,8 @@ class ForkServer:
             stderr=self._stderr,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # the workspace lock's open file: the lock lasts while the server or a child may write
+            pass_fds=lock.held_fds(),
         )
 
     def run(self, job_path: Path, on_line: Callable[[str], None]) -> int | None:

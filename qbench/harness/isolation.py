@@ -8,12 +8,20 @@ new ``python -m qbench.harness.worker``. With
 ``--repeats R`` the whole sweep runs R times in the order v1, v2, ..., v1, v2, ... so a slow
 period of the machine hits every variant alike; the record keeps the median of the R run
 medians and each run's median (``LatencyStats.repeats``).
+
+Each variant's record is written as soon as it is measured, and again after each later repeat
+(merged so far), so a kill loses at most the variant in progress: a record with fewer
+``settings.repeats_done`` than asked for says how far it got. Records go through
+:meth:`Workspace.save_result`, so a failed bench never replaces a good record.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,17 +29,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qbench.harness import efficiency, forkserver, stats
+from qbench import lock
+from qbench.harness import efficiency, forkserver, roofline, stats
 from qbench.harness.forkserver import ForkServer
 from qbench.harness.sweep import baseline_info, bench_variant, failed_result
 from qbench.harness.worker import PROGRESS_PREFIX
 from qbench.records import BenchOptions, BenchResult, EnvRecord, ModelFacts
+from qbench.records.io import pid_alive
 from qbench.workspace import Workspace
 
 ERROR_TAIL_LINES = 15
 NOT_ISOLATED = "none (--no-isolate): memory numbers include earlier variants"
 # called as on_batch(mode, batch_size) after each measured batch size
 BatchFn = Callable[[str, int], None]
+# a job's folder in the temp dir: qbench-<pid of the bench>-<mode>-<random>, removed by the next
+# bench once that process is gone (a killed bench cannot remove its own)
+_JOB_DIR = re.compile(r"^qbench-(?P<pid>\d+)-")
+
+
+def job_dir(mode: str) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix=f"qbench-{os.getpid()}-{mode}-")
+
+
+def remove_stale_job_dirs() -> None:
+    """Delete the job folders of benches that were killed (their process is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob("qbench-*-*"):
+        match = _JOB_DIR.match(folder.name)
+        if match and folder.is_dir() and not pid_alive(int(match["pid"])):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_isolated(
@@ -52,7 +77,7 @@ def run_isolated(
     The job goes over as plain JSON (records as their ``to_dict``); the worker's answer is a
     BenchResult file, read back through the record so a malformed one is refused.
     """
-    with tempfile.TemporaryDirectory(prefix=f"qbench-{mode}-") as tmp:
+    with job_dir(mode) as tmp:
         job_path, out = Path(tmp) / "job.json", Path(tmp) / "result.json"
         stderr_path = Path(tmp) / "stderr.txt"
         job = {
@@ -98,6 +123,7 @@ def _fresh_process(job_path: Path, stderr_path: Path, on_line: Callable[[str], N
             stderr=err,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            pass_fds=lock.held_fds(),  # the workspace stays locked while the worker may write to it
         )
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -106,20 +132,23 @@ def _fresh_process(job_path: Path, stderr_path: Path, on_line: Callable[[str], N
 
 
 def merge(results: list[BenchResult], options: BenchOptions) -> BenchResult:
-    """Fold R repeats of one variant into one record (accuracy and memory from the first)."""
+    """Fold R repeats of one variant into one record (accuracy and memory from the first); the
+    records given are left as they are, so the repeats so far can be merged after each one."""
     first = results[0]
     ok = [r for r in results if r.ok]
     if not first.ok or len(ok) < 2:
         return first
-    first.latency = [
+    merged = copy.deepcopy(first)
+    merged.latency = [
         stats.merge_repeats([r.latency_at(s.batch_size) for r in ok], options.cv_threshold)
         for s in first.latency
     ]
-    assert first.model is not None and first.variant is not None  # bench_variant sets both when ok
-    first.efficiency = efficiency.annotate(first.latency, first.model.flops, first.variant.ops_unit)
-    first.settings.repeats_done = len(ok)
-    first.settings.statistics = stats.conventions(repeats=len(ok))
-    return first
+    assert merged.model is not None and merged.variant is not None  # bench_variant sets both when ok
+    merged.efficiency = efficiency.annotate(merged.latency, merged.model.flops, merged.variant.ops_unit)
+    roofline.refresh(merged)  # its points follow the merged latencies
+    merged.settings.repeats_done = len(ok)
+    merged.settings.statistics = stats.conventions(repeats=len(ok))
+    return merged
 
 
 def bench_modes(
@@ -130,12 +159,18 @@ def bench_modes(
     on_batch: BatchFn | None = None,
     on_variant: Callable[[str, int, BenchResult], None] | None = None,
 ) -> list[BenchResult]:
-    """Bench ``modes`` R times interleaved; write results/<mode>.json; return the records."""
+    """Bench ``modes`` R times interleaved; return the merged records.
+
+    Each variant's record (merged over the repeats so far) is written after each of its runs,
+    through :meth:`Workspace.save_result` (a failure never replaces a good record).
+    """
     from qbench import env
 
+    remove_stale_job_dirs()
     # started first: its imports run while this process reads the baseline and the machine
     server = ForkServer().start() if options.isolate and forkserver.available() else None
     runs: dict[str, list[BenchResult]] = {m: [] for m in modes}
+    merged: dict[str, BenchResult] = {}
     try:
         facts, meta = baseline_info(ws)
         machine = env.capture()
@@ -146,17 +181,32 @@ def bench_modes(
                 with_accuracy = repeat == 0 and options.accuracy  # accuracy once per variant
                 result = _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch, server)
                 runs[mode].append(result)
+                merged[mode] = _save_so_far(ws, runs[mode], options)
                 if on_variant:
                     on_variant(mode, repeat, result)
     finally:
         if server is not None:
             server.close()
-    merged = []
-    for mode in modes:
-        result = merge(runs[mode], options)
-        result.save_json(ws.result_path(mode))
-        merged.append(result)
-    return merged
+    return [merged[m] for m in modes if m in merged]
+
+
+def _save_so_far(ws: Workspace, runs: list[BenchResult], options: BenchOptions) -> BenchResult:
+    """Write a variant's record after each of its runs: the runs so far, merged. A later run that
+    failed leaves the runs before it standing, with a note (the record's ``repeats_done`` is short)."""
+    so_far = merge(runs, options)
+    failures = [
+        f"repeat {i + 1} of {options.repeats} {r.status}: {r.skip_reason or 'no reason recorded'}"
+        for i, r in enumerate(runs)
+        if i and not r.ok
+    ]
+    if failures:
+        so_far = copy.deepcopy(so_far) if so_far is runs[0] else so_far
+        so_far.notes += [
+            *failures,
+            f"this record merges the {so_far.settings.repeats_done} repeat(s) that finished",
+        ]
+    ws.save_result(so_far)
+    return so_far
 
 
 def _one(ws, mode, options, facts, meta, machine, with_accuracy, on_batch, server) -> BenchResult:

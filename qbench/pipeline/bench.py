@@ -34,8 +34,10 @@ def select_modes(ws: Workspace, wanted: list[str] | None) -> list[str]:
 
 
 def bench(ws: Workspace, options: BenchOptions, progress: Any = None) -> list[BenchResult]:
-    """Bench the workspace's variants and write results/<mode>.json, each variant in a fresh
-    process unless ``options.isolate`` is off. ``progress``: a rich Progress (or None)."""
+    """Bench the workspace's variants, each in a fresh process unless ``options.isolate`` is off,
+    and write results/<mode>.json as each one is measured (a failure never replaces a good record:
+    it goes to results/failed/<mode>.json). The records come back in order, failures included.
+    ``progress``: a rich Progress (or None)."""
     from qbench.harness.isolation import bench_modes
 
     ws.require_baseline()

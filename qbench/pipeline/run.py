@@ -1,8 +1,9 @@
 """The whole pipeline (baseline -> quantize -> bench -> report), skipping up-to-date steps.
 
-A step's output is up to date when it is newer than its input (a variant newer than the
-baseline, a result newer than its variant), its record reads with this qbench, and it did
-not fail; so an interrupted run resumes where it stopped, and ``force`` redoes everything.
+A step's output is up to date when its record says it was made from what this run asks for
+(qbench.pipeline.staleness: model, data, settings, checksums, qbench version) and it did not
+fail; so an interrupted run resumes where it stopped, a run with other settings redoes what
+they change and says why, and ``force`` redoes everything.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from qbench.baselines.request import BaselineRequest
-from qbench.errors import QBenchError
 from qbench.pipeline.baseline import baseline, made_how
 from qbench.pipeline.bench import bench, check_device
 from qbench.pipeline.compare import compare
-from qbench.pipeline.quantize import describe, quantize, resolve_modes
+from qbench.pipeline.quantize import REFERENCE_MODE, describe, quantize, resolve_modes
+from qbench.pipeline.staleness import (
+    baseline_staleness,
+    stale_results,
+    stale_variants,
+    stored_baseline,
+)
 from qbench.records import (
     BenchOptions,
     BenchResult,
@@ -28,6 +34,16 @@ from qbench.records import (
     VariantRecord,
 )
 from qbench.workspace import Workspace
+
+__all__ = [
+    "RunHooks",
+    "RunOptions",
+    "RunOutcome",
+    "run",
+    "stale_results",
+    "stale_variants",
+    "stored_baseline",
+]
 
 # QAT on the whole training split would dominate a default run: cap it, and say so
 RUN_QAT_MAX_BATCHES = 10
@@ -43,7 +59,7 @@ class RunOptions:
         default_factory=lambda: QuantizeOptions(qat_max_batches=RUN_QAT_MAX_BATCHES)
     )
     bench: BenchOptions = field(
-        default_factory=lambda: BenchOptions(max_seconds_per_batch=RUN_MAX_SECONDS_PER_BATCH)
+        default_factory=lambda: BenchOptions(max_seconds_per_batch=RUN_MAX_SECONDS_PER_BATCH, profile=True)
     )
     formats: list[str] = field(default_factory=lambda: ["text", "html"])
     force: bool = False
@@ -73,45 +89,15 @@ class RunOutcome:
     reports: dict[str, list[Path]]
 
 
-def _newer(path: Path, than: Path) -> bool:
-    return path.is_file() and than.is_file() and path.stat().st_mtime >= than.stat().st_mtime
+# not worth a line each: made for the first time, or redone because the user asked
+OBVIOUS = ("no baseline yet", "not converted yet", "not benched yet", "--force")
 
 
-def _usable(path: Path, kind: type[VariantRecord] | type[BenchResult]) -> bool:
-    """A record that reads with this qbench and did not fail; else its step is redone."""
-    try:
-        return kind.from_json(path).status != "failed"
-    except QBenchError:  # unreadable: corrupt, or written by another schema
-        return False
-
-
-def stored_baseline(ws: Workspace) -> TrainRecord | None:
-    """The workspace's training record when model.pt is there and the record reads, else None."""
-    if not ws.model_path.is_file():
-        return None
-    try:
-        return TrainRecord.from_json(ws.train_json)
-    except QBenchError:
-        return None
-
-
-def stale_variants(ws: Workspace, modes: list[str]) -> list[str]:
-    """Modes whose variant is missing, older than the baseline, unreadable or failed."""
-    return [
-        m
-        for m in modes
-        if not _newer(ws.variant_json(m), ws.model_path) or not _usable(ws.variant_json(m), VariantRecord)
-    ]
-
-
-def stale_results(ws: Workspace, modes: list[str]) -> list[str]:
-    """Variants (of ``modes``) whose result is missing, older than the variant, unreadable or failed."""
-    return [
-        m
-        for m in ws.variant_modes()
-        if m in modes
-        and (not _newer(ws.result_path(m), ws.variant_json(m)) or not _usable(ws.result_path(m), BenchResult))
-    ]
+def _redo_notes(hooks: RunHooks, step: str, why: dict[str, str]) -> None:
+    """One line per redone item whose reason is more than 'not made yet'."""
+    for name, reason in why.items():
+        if reason not in OBVIOUS:
+            hooks.note(f"  {step} {name} again: {reason}")
 
 
 def run(
@@ -124,9 +110,11 @@ def run(
     check_device(options.bench.device)
 
     hooks.step(f"1/4 baseline -> {ws.baseline_dir}")
-    train = None if options.force else stored_baseline(ws)
+    why = "--force" if options.force else baseline_staleness(ws, request)
+    train = None if why else stored_baseline(ws)
     trained = train is None
     if train is None:
+        _redo_notes(hooks, "make the", {"baseline": why or "no baseline yet"})
         with hooks.progress() as bar:
             train = baseline(ws, request, progress=bar)
         hooks.note(f"{made_how(train)}: test top-1 {train.test.top1:.2f}%")
@@ -134,8 +122,10 @@ def run(
         hooks.note("baseline is up to date (use --force to retrain)")
 
     hooks.step("2/4 quantize")
-    todo = modes if options.force else stale_variants(ws, modes)
     qopts = options.quantize
+    redo = dict.fromkeys(modes, "--force") if options.force else stale_variants(ws, modes, qopts)
+    todo = [m for m in modes if m in redo]
+    _redo_notes(hooks, "convert", redo)
     if qopts.qat_max_batches and "qat" in todo:
         hooks.note(
             f"QAT: {qopts.qat_epochs} epoch(s) of at most {qopts.qat_max_batches} batches "
@@ -150,7 +140,11 @@ def run(
     hooks.note(f"variants up to date: {', '.join(m for m in modes if m not in todo) or 'none'}")
 
     hooks.step("3/4 bench")
-    stale = [m for m in ws.variant_modes() if m in modes] if options.force else stale_results(ws, modes)
+    made = [m for m in ws.variant_modes() if m in modes]
+    redo = dict.fromkeys(made, "--force") if options.force else stale_results(ws, modes, options.bench)
+    stale = [m for m in made if m in redo]
+    _redo_notes(hooks, "bench", redo)
+    fresh: dict[str, BenchResult] = {}
     if stale:
         budget = options.bench.max_seconds_per_batch
         hooks.note(
@@ -163,8 +157,10 @@ def run(
             + " (the bar's estimate of the time left is the run's, less the report)"
         )
         with hooks.progress() as bar:
-            bench(ws, dataclasses.replace(options.bench, variants=stale), bar)
-    results = [BenchResult.from_json(p) for p in ws.result_paths() if p.stem in modes]
+            fresh = {r.mode: r for r in bench(ws, dataclasses.replace(options.bench, variants=stale), bar)}
+    # this run's records (a failure included, though a good earlier record stays on disk), then the rest
+    stored = [BenchResult.from_json(p) for p in ws.result_paths() if p.stem in modes and p.stem not in fresh]
+    results = sorted([*fresh.values(), *stored], key=lambda r: (r.mode != REFERENCE_MODE, r.mode))
     hooks.results(results)
 
     hooks.step("4/4 report")

@@ -19,6 +19,8 @@ class BaselineRef(Record):
     model: str
     num_classes: int
     input_size: int
+    # sha256 of baseline/model.pt when the variant was converted: a retrained baseline makes it stale
+    checkpoint_sha256: str | None = None
 
 
 @dataclass
@@ -85,6 +87,9 @@ class VariantRecord(Record):
     details: dict[str, Any] = field(default_factory=dict)
     conversion_seconds: float | None = None
     artifact_bytes: int | None = None
+    # sha256 of the artifact as written (a folder: of its files), checked before the variant is reused
+    artifact_sha256: str | None = None
+    qbench_version: str = ""  # the qbench that converted it
     options: QuantizeOptions | None = None
     tool_versions: dict[str, str] = field(default_factory=dict)
     created: str = ""

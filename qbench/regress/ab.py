@@ -57,7 +57,7 @@ def bench_ab(
         merged = {}
         for mode, records in runs[side].items():
             result = merge(records, options)
-            result.save_json(ws.result_path(mode))
+            ws.save_result(result)
             merged[mode] = result
         sets.append(ResultSet(str(ws.root), merged))
     return sets[0], sets[1]

@@ -85,6 +85,12 @@ def load_source(path: str | Path | Workspace) -> Source:
             f"no results in {ws.results_dir}; run 'qbench bench' (or 'qbench run') for that workspace first."
         )
     results = sorted((BenchResult.from_json(p) for p in paths), key=lambda r: baseline_first(r.mode))
+    for r in results:  # a later bench that failed is kept beside the good record: say so
+        if r.ok and ws.failed_result_path(r.mode).is_file():
+            last = BenchResult.from_json(ws.failed_result_path(r.mode))
+            r.notes.append(
+                f"the last bench ({last.created}) failed: {last.skip_reason}; this is the earlier result"
+            )
     variants = {
         r.mode: VariantRecord.from_json(ws.variant_json(r.mode))
         for r in results

@@ -6,41 +6,34 @@ import dataclasses
 
 import pytest
 
+from qbench.pipeline.quantize import quantize
 from qbench.pipeline.run import stale_results, stale_variants, stored_baseline
-from qbench.records import BaselineRef, BenchOptions, BenchResult, BenchSettings, VariantRecord
+from qbench.records import BenchOptions, BenchResult, BenchSettings, QuantizeOptions, VariantRecord
 
 TINY = ["--model", "tiny-cnn", "--image-size", "32"]
 
 
-def _variant(status: str = "ok") -> VariantRecord:
-    return VariantRecord(
-        mode="fp32",
-        status=status,
-        runner="torch",
-        description="eager PyTorch",
-        baseline=BaselineRef(model="tiny-cnn", num_classes=10, input_size=32),
+def _result(status: str, variant: VariantRecord | None = None) -> BenchResult:
+    return BenchResult(
+        mode="fp32", status=status, settings=BenchSettings(options=BenchOptions()), variant=variant
     )
-
-
-def _result(status: str) -> BenchResult:
-    return BenchResult(mode="fp32", status=status, settings=BenchSettings(options=BenchOptions()))
 
 
 def test_failed_or_unreadable_records_are_not_up_to_date(tiny_workspace):
     ws = tiny_workspace
     assert stored_baseline(ws) is None  # model.pt without a readable train.json: retrain
-    assert stale_variants(ws, ["fp32"]) == ["fp32"]  # no variant yet
-    _variant().save_json(ws.variant_json("fp32"))
-    assert stale_variants(ws, ["fp32"]) == []
-    assert stale_results(ws, ["fp32"]) == ["fp32"]  # no result yet
-    _result("ok").save_json(ws.result_path("fp32"))
-    assert stale_results(ws, ["fp32"]) == []
+    assert stale_variants(ws, ["fp32"]) == {"fp32": "not converted yet"}
+    (variant,) = quantize(ws, ["fp32"], QuantizeOptions())
+    assert stale_variants(ws, ["fp32"]) == {}
+    assert stale_results(ws, ["fp32"]) == {"fp32": "not benched yet"}
+    _result("ok", variant).save_json(ws.result_path("fp32"))
+    assert stale_results(ws, ["fp32"]) == {}
     _result("failed").save_json(ws.result_path("fp32"))
-    assert stale_results(ws, ["fp32"]) == ["fp32"]
+    assert stale_results(ws, ["fp32"])["fp32"].startswith("the last bench failed")
     ws.result_path("fp32").write_text('{"schema_version": 1}')  # an older qbench's record
-    assert stale_results(ws, ["fp32"]) == ["fp32"]
-    _variant("failed").save_json(ws.variant_json("fp32"))
-    assert stale_variants(ws, ["fp32"]) == ["fp32"]
+    assert stale_results(ws, ["fp32"]) == {"fp32": "fp32.json does not read with this qbench"}
+    dataclasses.replace(variant, status="failed").save_json(ws.variant_json("fp32"))
+    assert stale_variants(ws, ["fp32"])["fp32"].startswith("the last conversion failed")
 
 
 @pytest.mark.slow
