@@ -44,6 +44,21 @@ def _train_tiny(ws_root: Path) -> Path:
     return ws_root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def limits_cache(tmp_path_factory):
+    """Machine limits for every test: a quick measurement cached in a temporary folder, so a bench
+    test neither spends a full measurement (10-20 s) nor writes into the user's ~/.cache/qbench."""
+    saved = {k: os.environ.get(k) for k in ("QBENCH_CACHE_DIR", "QBENCH_LIMITS")}
+    os.environ["QBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("qbench-cache"))
+    os.environ["QBENCH_LIMITS"] = "quick"
+    yield Path(os.environ["QBENCH_CACHE_DIR"])
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def tiny_baseline_root(tmp_path_factory) -> Path:
     """Session-wide tiny workspace holding baseline/model.pt only; copy it before writing to it."""

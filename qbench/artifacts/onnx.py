@@ -2,6 +2,16 @@
 
 The session helper is shared by the exporters (which verify every ONNX artifact in a real
 session before accepting it) and the onnxruntime runner.
+
+Sessions do not spin (SESSION_CONFIG): ONNX Runtime's intra-op workers otherwise busy-wait
+after each parallel section, which saves a wake-up on an idle machine and costs dearly when the
+cores are shared. Measured on the 2-core dev VM (AlexNet 224, onnx-int8, batch 1, 2 threads,
+median latency as a multiple of the weight-streaming floor, each ratio taken in one process,
+the two settings in alternating processes): with other processes running, 1.48-1.54x without
+spinning against 2.93-3.30x with it (three pairs); in quiet spells the two were within noise
+(spinning ahead by -2% to 10% over five pairs). A benchmark has to hold up on a busy machine.
+Graph optimisation ORT_ENABLE_ALL, not EXTENDED: ALL adds the layout passes that run the int8
+convolutions in NHWC (same measurement: 1.52-1.65x against 2.08-2.25x with EXTENDED).
 """
 
 from __future__ import annotations
@@ -27,6 +37,11 @@ def save(path: Path, model: Any) -> Path:
     return Path(path)
 
 
+# session config entries applied to every session qbench opens (see the module docstring)
+SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
+GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
+
+
 def providers_for(device: str) -> list[Any]:
     import onnxruntime as ort
 
@@ -40,18 +55,26 @@ def providers_for(device: str) -> list[Any]:
     return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
 
 
-def open_session(path: Path, mode: str, threads: int | None = None, device: str = "cpu"):
-    """An optimized InferenceSession, or a one-sentence error for a missing or corrupt file."""
+def open_session(
+    path: Path, mode: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None
+):
+    """An optimized InferenceSession, or a one-sentence error for a missing or corrupt file;
+    ``profile_prefix``: the same session with ONNX Runtime's per-node profiling on."""
     import onnxruntime as ort
 
     path = Path(path)
     require_artifact(path, mode, what="ONNX model")
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads or 0  # 0 = ORT's default (one per physical core)
     options.inter_op_num_threads = 1
+    for key, value in SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
     options.log_severity_level = 3  # errors only: ORT's warnings would drown the progress display
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers_for(device))
     except QBenchError:

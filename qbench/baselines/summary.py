@@ -9,6 +9,8 @@ this gives 710.119M, the figure printed in reference 000.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -41,10 +43,28 @@ def _layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int
     return 0
 
 
+def probe_leaves(
+    model: nn.Module, input_size: int, hook: Callable[..., None], select: Callable[[nn.Module], bool]
+) -> None:
+    """One 1-image forward pass in eval mode with ``hook`` on every selected leaf module; the
+    hooks are removed and the model's training mode restored afterwards."""
+    hooks = [
+        mod.register_forward_hook(hook) for mod in model.modules() if not list(mod.children()) and select(mod)
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+
+
 def summarize(model: nn.Module, input_size: int, name: str = "", num_classes: int = 0) -> ModelSummary:
     """Run one 1-image forward pass with hooks on every leaf module and tabulate it."""
     rows: list[LayerRow] = []
-    hooks = []
 
     def hook(mod: nn.Module, args: tuple, out: torch.Tensor) -> None:
         own = sum(p.numel() for p in mod.parameters(recurse=False))
@@ -58,20 +78,8 @@ def summarize(model: nn.Module, input_size: int, name: str = "", num_classes: in
             )
         )
 
-    names = {}
-    for mod_name, mod in model.named_modules():
-        if not list(mod.children()):
-            names[mod] = mod_name
-            hooks.append(mod.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    names = {mod: mod_name for mod_name, mod in model.named_modules() if not list(mod.children())}
+    probe_leaves(model, input_size, hook, lambda mod: mod in names)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])

@@ -51,12 +51,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--cv-threshold",
         type=float,
         default=d.cv_threshold,
-        help=f"flag a batch size as noisy above this CV (default: {d.cv_threshold})",
+        help="flag a batch size as noisy above this robust CV, IQR / (1.349 x median) "
+        f"(default: {d.cv_threshold})",
     )
     p.add_argument(
         "--no-isolate", dest="isolate", action="store_false", help="run all variants in this process"
     )
     p.add_argument("--no-accuracy", dest="accuracy", action="store_false", help="skip the accuracy pass")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, record per-layer times with each runner's own profiler at the smallest "
+        "and largest batch size (the timed loop runs without it)",
+    )
     p.set_defaults(isolate=d.isolate, accuracy=d.accuracy)
     add_workspace_args(p)
     p.set_defaults(func=run)
@@ -106,6 +113,14 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> BenchOption
     """BenchOptions from the parsed flags named like its fields (the rest keep their defaults)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(BenchOptions) if hasattr(args, f.name)}
     return BenchOptions(**{**given, **overrides})
+
+
+def print_summary(out, results: list[BenchResult]) -> None:
+    """The latency table, then each variant's roofline and energy lines (qbench bench and run)."""
+    from qbench.reports.roofline import summary_lines
+
+    out.print(summary_table(results))
+    out.print("\n".join(summary_lines(results)), markup=False, soft_wrap=True)
 
 
 def summary_table(results: list[BenchResult]):
@@ -175,6 +190,20 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def preflight(ws, options: BenchOptions) -> None:
+    """Before any variant is timed: results/ writable, the device present, and each batch size's
+    FP32 input batch within this machine's memory (from the baseline's model and image size)."""
+    from qbench.cli.common import require_batches_fit, require_workspace_writable
+    from qbench.preflight import require_device
+
+    ws.require_baseline()
+    # the bench writes results/, and variants/fp32/ when the FP32 variant is not there yet
+    fp32 = () if ws.variant_json("fp32").is_file() else (ws.variants_dir,)
+    require_workspace_writable(ws, ws.results_dir, *fp32)
+    require_device(options.device)
+    require_batches_fit(ws, options.batch_sizes, "--batch-sizes")
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -183,11 +212,12 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_from_args(args)
     ws = workspace_of(args)
+    preflight(ws, options)
     with progress() as bar:
         results = pipeline.bench(ws, options, bar)
     out = Console()
     if not out.is_terminal:
         out = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
-    out.print(summary_table(results))
+    print_summary(out, results)
     out.print(f"results: {ws.results_dir}")
     return 1 if any(r.status == "failed" for r in results) else 0

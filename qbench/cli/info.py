@@ -13,6 +13,18 @@ def add_parser(sub) -> None:
         description="CPU model and flags, threads, RAM, GPU, library versions, and which variants can run here.",
     )
     p.add_argument("--json", action="store_true", help="print the full environment record as JSON")
+    p.add_argument(
+        "--limits",
+        action="store_true",
+        help="print this machine's measured memory bandwidth and matmul peaks (measured once per machine "
+        "fingerprint, about 10-20 s, then cached)",
+    )
+    p.add_argument(
+        "--remeasure", action="store_true", help="with --limits: measure again instead of using the cache"
+    )
+    p.add_argument(
+        "--threads", type=int, help="with --limits: intra-op threads to measure with (default: torch's)"
+    )
     p.set_defaults(func=run)
 
 
@@ -22,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from qbench import env, pipeline
 
+    if args.limits or args.remeasure:
+        return print_limits(args)
     record = env.capture()
     if args.json:
         print(json.dumps(record.to_dict(), indent=2))
@@ -50,6 +64,43 @@ def run(args: argparse.Namespace) -> int:
             mode, "[green]runs here[/green]" if reason is None else f"[yellow]skipped: {reason}[/yellow]"
         )
     out.print(table)
+    return 0
+
+
+def print_limits(args: argparse.Namespace) -> int:
+    """The cached (or now measured) limits of this machine with the method of each number."""
+    import torch
+    from rich.console import Console
+
+    from qbench import env
+    from qbench.errors import QBenchError
+    from qbench.harness import limits as machine_limits
+    from qbench.reports.roofline import device_limit_lines
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise QBenchError("--threads must be 1 or more; pass the intra-op thread count to measure with.")
+        torch.set_num_threads(args.threads)
+    out = Console(stderr=args.json)
+    machine = env.capture()
+    if args.remeasure or machine_limits.load_cached(machine.fingerprint()) is None:
+        out.print("measuring this machine's limits (about 10-20 s) ...", markup=False)
+    limits, measured_now = machine_limits.obtain(machine, remeasure=args.remeasure)
+    if args.json:
+        print(json.dumps(limits.to_dict(), indent=2))
+        return 0
+    where = machine_limits.cache_path(limits.fingerprint)
+    state = (
+        f"measured now in {limits.seconds:.1f} s" if measured_now else f"cached, measured {limits.measured}"
+    )
+    out.print(f"[bold]machine[/bold]  {limits.machine} (fingerprint {limits.fingerprint})")
+    out.print(f"[bold]limits[/bold]   {state}; {where}", soft_wrap=True)
+    for device in [limits.cpu, *limits.gpus]:
+        out.print(f"[bold]{device.device}[/bold]: {device.name}")
+        for line in device_limit_lines(device):
+            out.print("  " + line, markup=False, soft_wrap=True)
+    if not measured_now:
+        out.print("(qbench info --limits --remeasure measures again)", markup=False)
     return 0
 
 

@@ -21,7 +21,7 @@ import torch
 from qbench import capabilities
 from qbench.errors import QBenchError
 from qbench.harness import accuracy as acc
-from qbench.harness import efficiency, memory, stats
+from qbench.harness import efficiency, energy, memory, roofline, stats
 from qbench.harness.timing import time_call
 from qbench.records import (
     BaselineRef,
@@ -79,6 +79,7 @@ def baseline_info(ws: Workspace) -> tuple[ModelFacts, dict[str, Any]]:
         trainable_params=summary.trainable_params,
         flops=summary.flops,
         fp32_size_bytes=summary.size_bytes,
+        activation_elements=roofline.activation_elements(model, int(meta["input_size"])),
     )
     return facts, meta
 
@@ -207,6 +208,7 @@ def bench_variant(
     from qbench import env
 
     result.env = env.capture(machine)
+    roofline.annotate(result)  # against this machine's limits (cached per machine fingerprint)
     return result
 
 
@@ -238,10 +240,12 @@ def _measure(
     try:
         memory.reset_gpu_peak(options.device)
         cuda = options.device.startswith("cuda")
+        meter = energy.Meter.for_device(options.device)
         watch = memory.PeakWatcher(interval_s=options.watcher_interval_ms / 1e3, sample_when_hwm=False)
         with watch as watcher:
             for bs in options.batch_sizes:
                 native = runner.prepare(tiled_batch(images, bs))
+                joules_from = meter.start()
                 run = time_call(
                     lambda native=native: runner.infer(native),
                     runner.sync,
@@ -253,6 +257,7 @@ def _measure(
                     max_iters=options.max_iters,
                     max_seconds=options.max_seconds_per_batch,
                 )
+                meter.stop(joules_from, bs, calls=1 + run.warmup_iters + len(run.samples_ms))
                 lat = stats.from_run(run, bs, options.cv_threshold)
                 lat.iters_requested, lat.warmup_requested = options.iters, options.warmup
                 lat.time_budget_s, lat.warmup_s = options.max_seconds_per_batch, run.warmup_s
@@ -262,6 +267,7 @@ def _measure(
                 del native
                 if progress:
                     progress(result.mode, bs)
+        result.energy = meter.stats()
         mem.rss_peak_mb = watcher.peak / memory.MB
         mem.runtime_mb = mem.rss_peak_mb - mem.rss_before_load_mb
         mem.watcher_interval_ms = watcher.achieved_interval_ms  # None: no sampling thread ran
@@ -276,6 +282,13 @@ def _measure(
         result.notes.extend(notes)
         result.memory = mem
         result.runner_info = {**runner.describe(), "threads": threads}
+        if options.profile:  # after the timed loop and the memory reading: neither sees the profiler
+            from qbench.harness.profile import profile_sweep
+
+            result.profiles, notes = profile_sweep(
+                runner, lambda bs: runner.prepare(tiled_batch(images, bs)), result.latency
+            )
+            result.notes.extend(notes)
         if with_accuracy:
             acc_start = time.perf_counter()
             logits, labels = acc.collect_logits(runner, accuracy_set, options.accuracy_batch_size)
@@ -317,6 +330,10 @@ def _fp32_logits(ws: Workspace, options: BenchOptions, meta: dict[str, Any], tes
     return logits
 
 
+# the last line of a failure is usually the one-sentence error: kept whole up to this length
+MAX_REASON_CHARS = 2000
+
+
 def failed_result(mode: str, options: BenchOptions, error: BaseException | str) -> BenchResult:
     tail = error if isinstance(error, str) else "".join(traceback.format_exception(error))
     tail = "\n".join(tail.strip().splitlines()[-15:])
@@ -324,9 +341,9 @@ def failed_result(mode: str, options: BenchOptions, error: BaseException | str) 
     return BenchResult(
         mode=mode,
         status="failed",
-        skip_reason=last[:300],
+        skip_reason=last[:MAX_REASON_CHARS],
         settings=bench_settings(options),
         device=options.device,
-        notes=[f"{mode}: failed: {last[:300]}", tail],
+        notes=[f"{mode}: failed: {last[:MAX_REASON_CHARS]}", tail],
         created=now(),
     )

@@ -14,7 +14,9 @@ from typing import Any, Literal
 from qbench.records.base import Record
 from qbench.records.config import BenchOptions
 from qbench.records.env import EnvRecord
+from qbench.records.limits import EnergyStats, Roofline
 from qbench.records.metrics import ClassMetrics
+from qbench.records.profile import LayerProfile
 from qbench.records.variant import Status, VariantRecord
 
 Sync = Literal["none", "cuda-event", "cuda-synchronize"]
@@ -46,7 +48,7 @@ class LatencyStats(Record):
     per_image_ms: float  # median_ms / batch_size
     throughput_ips: float  # images/s = batch x iterations / timed wall time
     total_s: float  # wall time of the timed loop(s)
-    noisy: bool = False  # cv above the threshold
+    noisy: bool = False  # robust CV (IQR / (1.349 x median)) above the threshold
     unreliable_percentiles: list[str] = field(default_factory=list)  # e.g. ["p99"] with n < 1000
     gflops: float | None = None  # achieved rate in the variant's ops_unit
     sync: Sync = "none"
@@ -115,6 +117,8 @@ class ModelFacts(Record):
     trainable_params: int
     flops: int
     fp32_size_bytes: int
+    # per image: elements each conv/linear/pooling layer reads plus writes (the roofline's activations)
+    activation_elements: int | None = None
 
 
 @dataclass
@@ -164,7 +168,11 @@ class BenchResult(Record):
     memory: MemoryStats = field(default_factory=MemoryStats)
     accuracy: AccuracyStats | None = None
     efficiency: Efficiency | None = None
+    roofline: Roofline | None = None  # against this machine's measured limits
+    energy: EnergyStats | None = None  # RAPL/NVML joules per image, or why there are none
     env: EnvRecord | None = None
+    # per-layer profiles (bench --profile) at the smallest and largest batch size, from the first repeat
+    profiles: list[LayerProfile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     created: str = ""
 

@@ -20,6 +20,10 @@ from qbench.records import Record
 from qbench.reports import fmt
 from qbench.reports.baseline_detail import ModelSummaryTable, SplitTable, model_summary, split_table
 from qbench.reports.evaluation import EvaluationSection, evaluation_sections
+from qbench.reports.profiles import ProfileSection
+from qbench.reports.profiles import sections as profile_sections
+from qbench.reports.roofline import LimitsTable, RooflineSection
+from qbench.reports.roofline import sections as roofline_sections
 from qbench.reports.rows import LatencyRow, VariantRow, variant_row
 from qbench.reports.sources import BASELINE_MODE, Source
 from qbench.reports.text_fields import comparison, text_fields
@@ -76,10 +80,23 @@ class ReportContext:
     # `qbench evaluate` records by variant key ("<source label>/<mode>"), in report order
     evaluations_by_key: dict[str, EvaluationSection] = field(default_factory=dict)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # roofline and energy of each ok result by variant key, and the machine limits they compared with
+    roofline_by_key: dict[str, RooflineSection] = field(default_factory=dict)
+    machine_limits: list[LimitsTable] = field(default_factory=list)
+    # per-layer profiles (bench --profile) of each ok result by variant key
+    profile_by_key: dict[str, ProfileSection] = field(default_factory=dict)
 
     @property
     def evaluations(self) -> list[EvaluationSection]:
         return list(self.evaluations_by_key.values())
+
+    @property
+    def rooflines(self) -> list[RooflineSection]:
+        return list(self.roofline_by_key.values())
+
+    @property
+    def profile_sections(self) -> list[ProfileSection]:
+        return list(self.profile_by_key.values())
 
     @property
     def ok_variants(self) -> list[VariantRow]:
@@ -95,7 +112,7 @@ class ReportContext:
 
     def template_vars(self) -> dict[str, Any]:
         names = [f.name for f in dataclasses.fields(self)]
-        names += ["ok_variants", "skipped", "has_per_class", "evaluations"]
+        names += ["ok_variants", "skipped", "has_per_class", "evaluations", "rooflines", "profile_sections"]
         return {name: getattr(self, name) for name in names}
 
 
@@ -139,6 +156,7 @@ def build_context(sources: list[Source], title: str | None = None) -> ReportCont
             for b in batch_sizes
         ]
     first_train = next((s.train for s in sources if s.train is not None), None)
+    rooflines, limits_tables = roofline_sections(sources, multi)
     model_name = next((v.model.name for v in variants if v.is_baseline and v.model.name), None)
     model_name = model_name or variants[0].model.name or "model"
     return ReportContext(
@@ -155,6 +173,9 @@ def build_context(sources: list[Source], title: str | None = None) -> ReportCont
         model_summary=model_summary(first_train),
         split_metrics=split_table(first_train),
         evaluations_by_key=_evaluations(sources, multi),
+        roofline_by_key=rooflines,
+        machine_limits=limits_tables,
+        profile_by_key=profile_sections(sources, multi),
     )
 
 

@@ -105,7 +105,9 @@ def _latency_like(
                 zorder=5,
             )
     if any(r.noisy for v in _series(ctx) for r in v.latency):
-        ax.scatter([], [], s=120, facecolors="none", edgecolors="red", label="noisy (CV above threshold)")
+        ax.scatter(
+            [], [], s=120, facecolors="none", edgecolors="red", label="noisy (robust CV above threshold)"
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(ctx.batch_sizes or [1])
@@ -274,4 +276,12 @@ def draw_figures(ctx: ReportContext, out_dir: Path) -> dict[str, dict[str, Any]]
         fig = fn(ctx, out_dir)
         if fig is not None:
             figures[name] = fig
+    from qbench.reports.roofline import draw_figure as roofline_figure
+
+    if (roof := roofline_figure(ctx, out_dir)) is not None:
+        figures["roofline"] = roof
+    from qbench.reports.profiles import draw_figure as profiles_figure
+
+    if (layers := profiles_figure(ctx, out_dir)) is not None:
+        figures["profiles"] = layers
     return figures

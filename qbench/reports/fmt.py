@@ -101,7 +101,15 @@ _LATEX_SPECIALS = {
     "|": r"\textbar{}",
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
-_LATEX_UNICODE = {"×": r"$\times$", "Δ": r"$\Delta$", "≤": r"$\le$", "≥": r"$\ge$", "•": r"\textbullet{}"}
+_LATEX_UNICODE = {
+    "×": r"$\times$",
+    "Δ": r"$\Delta$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "•": r"\textbullet{}",
+    "→": r"$\rightarrow$",
+    "–": "--",
+}
 
 
 def latex(value: Any) -> str:

@@ -45,8 +45,15 @@ class LatencyRow:
         return self.stats.noisy
 
     @property
+    def robust_cv(self) -> float:
+        """IQR / (1.349 x median): the dispersion the noisy flag is decided on."""
+        from qbench.harness.stats import robust_cv
+
+        return robust_cv(self.stats.iqr_ms, self.stats.median_ms)
+
+    @property
     def noisy_reason(self) -> str:
-        return f"noisy: CV {self.stats.cv * 100:.1f}%" if self.stats.noisy else ""
+        return f"noisy: robust CV {self.robust_cv * 100:.1f}%" if self.stats.noisy else ""
 
     @property
     def budget_cut(self) -> bool:
@@ -235,8 +242,8 @@ def _notes(r: BenchResult, variant: VariantRecord | None, latency: list[LatencyR
     noisy = [row for row in latency if row.noisy]
     if noisy:
         notes.append(
-            "noisy measurement (CV above the threshold) at batch size "
-            + ", ".join(f"{row.batch_size} (CV {row.stats.cv * 100:.1f}%)" for row in noisy)
+            "noisy measurement (robust CV above the threshold) at batch size "
+            + ", ".join(f"{row.batch_size} (robust CV {row.robust_cv * 100:.1f}%)" for row in noisy)
         )
     return notes
 

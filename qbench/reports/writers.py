@@ -20,6 +20,8 @@ from typing import Any
 from qbench.errors import QBenchError
 from qbench.reports.context import ReportContext, build_context, context_for_json
 from qbench.reports.env import make_env, render
+from qbench.reports.roofline import CSV_COLUMNS as ROOFLINE_CSV_COLUMNS
+from qbench.reports.roofline import csv_cells as roofline_csv_cells
 from qbench.reports.rows import VariantRow
 from qbench.reports.sources import Source, load_sources
 from qbench.workspace import Workspace, write_text
@@ -150,6 +152,7 @@ CSV_COLUMNS = [
     "top1_delta_pp",
     "top1_agreement",
 ]
+CSV_COLUMNS += ROOFLINE_CSV_COLUMNS  # the roofline point and the energy of each batch size
 # copied from the LatencyStats record as is
 _STAT_COLUMNS = [*CSV_COLUMNS[CSV_COLUMNS.index("n_samples") : CSV_COLUMNS.index("cv") + 1], "per_image_ms"]
 
@@ -193,6 +196,7 @@ def csv_text(ctx: ReportContext) -> str:
                     "median_throughput_ips": _c(row.median_throughput_ips),
                     "throughput_ips": _c(row.stats.throughput_ips),
                     "speedup_vs_fp32": _c(row.speedup),
+                    **roofline_csv_cells(ctx.roofline_by_key.get(v.key), row.batch_size),
                 }
             )
     return buf.getvalue()

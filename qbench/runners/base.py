@@ -8,6 +8,7 @@ The harness drives a runner as::
     out = runner.infer(native)          # the timed call
     runner.sync()                       # wait for the device (no-op on CPU); timed with infer
     logits = runner.to_logits(out)      # -> float32 torch tensor on the CPU; not timed
+    raw = runner.profile(native, 10)    # optional, after the timed loop: per-layer operator times
     runner.close()
 
 Runners import their back-end lazily inside ``load`` so importing qbench stays lean, and read
@@ -27,6 +28,7 @@ import torch
 from qbench.errors import QBenchError
 from qbench.records import VariantRecord
 from qbench.registry import Registry
+from qbench.runners._profiling import ProfilerUnavailable, RawProfile
 
 RUNNERS: Registry[type[Runner]] = Registry(
     "runner", package="qbench.runners", entry_point_group="qbench.runners"
@@ -78,6 +80,15 @@ class Runner(ABC):
         return torch.as_tensor(output).float().cpu()
 
     def close(self) -> None: ...
+
+    def profile(self, native_input: Any, iterations: int) -> RawProfile:
+        """Run ``iterations`` calls (after a short warm-up) under the back-end's own profiler and
+        return each operator's time tagged with the model layer it belongs to.
+
+        Called by the harness after the timed loop, never during it. Raises
+        :class:`ProfilerUnavailable` where the back-end offers no per-layer profile.
+        """
+        raise ProfilerUnavailable(f"the {self.name} runner has no per-layer profiler")
 
     def describe(self) -> dict[str, Any]:
         """Facts about how this runner executes, recorded in the result (threads, provider...)."""

@@ -12,6 +12,7 @@ import torch
 
 from qbench.artifacts import ARTIFACT_FORMATS
 from qbench.artifacts._torch import DTYPES
+from qbench.runners._profiling import RawProfile
 from qbench.runners.base import Runner, register_runner
 
 
@@ -49,6 +50,18 @@ class TorchRunner(Runner):
 
     def close(self) -> None:
         self.model = None
+
+    def profile(self, native_input: torch.Tensor, iterations: int) -> RawProfile:
+        from qbench.runners._torch_profile import profile_module
+
+        return profile_module(
+            lambda: self.infer(native_input),
+            self.sync,
+            self.model,
+            iterations,
+            compiled=self.compiled,
+            cuda=self.device.startswith("cuda"),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -36,3 +36,23 @@ def ensure_tool(tool: str, packages: list[str]) -> str:
     if not found:
         pytest.skip(f"apt-get installed {' '.join(packages)} but {tool} is still missing")
     return found
+
+
+TEX_PACKAGES = ["texlive-latex-base", "texlive-latex-recommended", "texlive-fonts-recommended"]
+
+
+def compile_latex(reports, tmp_path) -> subprocess.CompletedProcess:
+    """Compile ``reports/report.tex`` \\input into a minimal document with pdflatex (installed where
+    missing); the completed process, with main.pdf beside it in ``tmp_path``."""
+    pdflatex = ensure_tool("pdflatex", TEX_PACKAGES)
+    main = tmp_path / "main.tex"
+    main.write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
+        "\\usepackage[margin=1cm]{geometry}\n"
+        f"\\newcommand{{\\qbenchfigdir}}{{{reports.as_posix()}/figures/}}\n"
+        f"\\begin{{document}}\\input{{{reports.as_posix()}/report.tex}}\\end{{document}}\n"
+    )
+    return subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", main.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip

@@ -302,25 +302,10 @@ def test_markdown_and_latex_show_top5(rendered):
 
 def test_latex_compiles_to_pdf(rendered, tmp_path):
     """pdflatex (Debian's TeX, installed by the set-up where missing) builds a PDF of the report."""
-    import subprocess
+    from tests.reports.system_tools import compile_latex
 
-    from tests.reports.system_tools import ensure_tool
-
-    pdflatex = ensure_tool(
-        "pdflatex", ["texlive-latex-base", "texlive-latex-recommended", "texlive-fonts-recommended"]
-    )
     root, _ = rendered
-    reports = root / "reports"
-    main = tmp_path / "main.tex"
-    main.write_text(
-        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}\\usepackage[margin=1cm]{geometry}\n"
-        f"\\newcommand{{\\qbenchfigdir}}{{{reports.as_posix()}/figures/}}\n"
-        f"\\begin{{document}}\\input{{{reports.as_posix()}/report.tex}}\\end{{document}}\n"
-    )
-    proc = subprocess.run(
-        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", main.name],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = compile_latex(root / "reports", tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     pdf = tmp_path / "main.pdf"
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
