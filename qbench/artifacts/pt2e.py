@@ -49,25 +49,37 @@ def save(path: Path, converted: torch.fx.GraphModule, example: torch.Tensor) -> 
     return Path(path)
 
 
-def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None):
+def enable_inductor_int8() -> None:
+    """Make ``torch.compile`` fuse the int8 graph as the runner needs (also used by int8-ptq's
+    ``--engine auto``, which compiles the candidate exactly as the bench will)."""
     import torch._inductor.config as inductor_config
     import torchao.quantization.pt2e.quantize_pt2e
 
     # importing the quantizer registers torchao's Inductor int8 fusion and weight-prepack passes;
     # without them Inductor dequantizes every weight on every call (AlexNet ran 30x slower)
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
+
+    for key, value in INDUCTOR_CONFIG.items():
+        setattr(inductor_config, key, value)
+
+
+def load_graph(path: Path, mode: str) -> torch.fx.GraphModule:
+    """The saved program as a module ready for ``torch.compile``; a bad file names the fix."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
-    require_artifact(path, variant.mode)
+    require_artifact(path, mode)
     try:
         with quiet(), _silence_export_log():
             graph = torch.export.load(path).module()
     except Exception as exc:
-        raise corrupt_artifact(path, variant.mode, exc) from None
+        raise corrupt_artifact(path, mode, exc) from None
     allow_exported_model_train_eval(graph)
-    for key, value in INDUCTOR_CONFIG.items():
-        setattr(inductor_config, key, value)
+    enable_inductor_int8()
     return graph
+
+
+def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None):
+    return load_graph(path, variant.mode)
 
 
 @contextlib.contextmanager

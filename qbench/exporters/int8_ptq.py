@@ -2,18 +2,33 @@
 
 - ``x86``: torch.ao.quantization eager mode (QuantStub/DeQuantStub, conv+relu and
   linear+relu fused, the x86 quantized engine), artifact format ``ao-eager-int8``.
-  Deprecated upstream, so it is feature-detected (capability ``ao-eager``); it is the
-  default: as fast as PT2E at batch 1 here and no compile step (see DEFAULT_ENGINE).
+  Deprecated upstream, so it is feature-detected (capability ``ao-eager``). No compile step.
 - ``pt2e``: torchao's PT2E flow (torch.export -> X86InductorQuantizer -> convert_pt2e),
   artifact format ``pt2e``: an ExportedProgram run through ``torch.compile`` with Inductor
-  freezing, which is where the int8 kernels get fused. The future-proof path.
+  freezing, which is where the int8 kernels get fused. The future-proof path; its first call
+  per batch shape compiles, in every measuring process.
 
-QAT (qbench.exporters.qat) reuses the preparation, conversion and saving helpers below.
+``--engine auto`` (the default) converts the model with every engine available here and
+measures them on this machine, as the bench will run them (same threads, the runner's call,
+PT2E compiled), at CHOICE_BATCH_SIZES: batch 1, where the int8 weights are streamed once per
+image, and the largest batch of the default sweep, where the arithmetic dominates. The score
+is the geometric mean over those batch sizes of the least disturbed round's median latency;
+the lowest score wins, and x86 keeps the choice within CHOICE_TIE of the best (it needs no
+compile). The numbers go into ``details['engine_choice']``. ONNX Runtime's INT8 route is not a
+candidate: it is the onnx-int8 variant (its own runner), benched beside int8-ptq.
+
+QAT (qbench.exporters.qat) reuses the preparation, conversion, engine choice and saving below.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import statistics
+import tempfile
+import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,34 +42,38 @@ from qbench.artifacts._torch import quiet
 from qbench.artifacts.ao_eager import OBSERVERS, eager_convert, eager_prepare, fuse_groups
 from qbench.errors import QBenchError
 from qbench.exporters.base import Converted, ExportContext, register_exporter
-from qbench.records.config import CALIB_METHODS, ENGINES
+from qbench.records.config import CALIB_METHODS, DEFAULT_BATCH_SIZES, ENGINES
 
-# Measured on the dev machine (Xeon Sapphire Rapids, AMX/VNNI, 2 shared cores; AlexNet 224, 10
-# classes; best of 50/30 runs): batch 1 x86 13.1 ms vs pt2e 14.2 ms (a tie), batch 64 x86 225 ms vs
-# pt2e 109 ms. `auto` takes x86 because at batch 1 it ties and it needs no compile: pt2e's first call
-# per batch shape costs ~11 s of Inductor compilation in every measuring process.
-DEFAULT_ENGINE = "x86"
 LIBRARIES = ("torch", "torchao")
+# the ends of the default bench sweep: latency-bound (weights streamed per image) and throughput-bound
+CHOICE_BATCH_SIZES = (1, max(DEFAULT_BATCH_SIZES))
+# candidates alternate in short rounds, so a burst of load from elsewhere hits both, and a few
+# undisturbed rounds are enough for a fair figure (a 2-core machine shared with other work)
+CHOICE_ROUNDS = 9
+CHOICE_ROUND_S = 0.05  # timed calls per round and batch size: about this long, 1 to CHOICE_MAX_ITERS
+CHOICE_MAX_ITERS = 5
+CHOICE_TIE = 0.05  # x86 is kept unless another engine's score is lower by more than this share
+REQUIREMENT = {"x86": "ao-eager", "pt2e": "torchao"}
+ORT_NOTE = "ONNX Runtime INT8 is the onnx-int8 variant (its own runner), benched beside int8-ptq"
 
 
 def resolve_engine(requested: str) -> tuple[str, str]:
-    """The engine to use for ``requested`` (x86 | pt2e | auto) and why."""
+    """The engine for an explicit ``--engine x86|pt2e``, and why; auto is measured (auto_engine)."""
     if requested not in (*ENGINES, "auto"):
         raise QBenchError(f"unknown --engine {requested!r}; pass one of: x86, pt2e, auto.")
-    if requested != "auto":
-        needs = "ao-eager" if requested == "x86" else "torchao"
-        reason = capabilities.missing(needs)
-        if reason:
-            raise QBenchError(f"--engine {requested} is unavailable here ({reason}); pass --engine auto.")
-        return requested, "requested with --engine"
-    if DEFAULT_ENGINE == "x86" and not capabilities.missing("ao-eager"):
-        return (
-            "x86",
-            "auto: eager x86 ties PT2E at batch 1 here and needs no compile step (see DEFAULT_ENGINE)",
-        )
-    if not capabilities.missing("torchao"):
-        return "pt2e", "auto: torch.ao eager mode is unavailable in this torch, using torchao PT2E"
-    raise QBenchError("no INT8 engine is available; pip install torchao or use a torch with torch.ao.")
+    if requested == "auto":
+        raise ValueError("--engine auto is decided by measurement: call auto_engine")
+    reason = capabilities.missing(REQUIREMENT[requested])
+    if reason:
+        raise QBenchError(f"--engine {requested} is unavailable here ({reason}); pass --engine auto.")
+    return requested, "requested with --engine"
+
+
+def usable_engines() -> list[str]:
+    engines = [e for e in ENGINES if not capabilities.missing(REQUIREMENT[e])]
+    if not engines:
+        raise QBenchError("no INT8 engine is available; pip install torchao or use a torch with torch.ao.")
+    return engines
 
 
 def observer_for(method: str) -> tuple[str, str | None]:
@@ -161,6 +180,230 @@ def _check_pt2e(ops: dict[str, int]) -> None:
         )
 
 
+# ---------------------------------------------------------------- --engine auto: measured here
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One engine's converted model, as the bench would call it."""
+
+    engine: str
+    converted: Any  # what gets saved (x86: the quantized module; pt2e: the converted graph)
+    call: Callable[[torch.Tensor], Any]  # x86: the module; pt2e: the reloaded program, compiled
+    saved: Path | None = None  # pt2e: the artifact, already written to measure what the runner loads
+
+
+def machine_key() -> dict[str, Any]:
+    """What a measured engine choice depends on besides the model: a choice is reused only here."""
+    from qbench.env import cpu_info
+
+    return {
+        "cpu": cpu_info().model,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "torchao": _version("torchao"),
+    }
+
+
+def _version(dist: str) -> str | None:
+    import importlib.metadata as md
+
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def candidate(engine: str, ctx: ExportContext, batches, method: str, tmp: Path, mode: str) -> Candidate:
+    """Convert with ``engine``; PT2E is saved and reloaded and compiled as the torch runner does it."""
+    converted = _ptq(engine, ctx, batches, method, mode)
+    if engine == "x86":
+        return Candidate(engine, converted, converted)
+    _check_pt2e(pt2e_quantized_ops(converted))
+    saved = pt2e.FORMAT.save(tmp / "candidate.pt2", converted, ctx.example_input(2))
+    graph = pt2e.load_graph(saved, mode)
+    graph.eval()  # torchao's train/eval switch for exported graphs returns None
+    return Candidate(engine, converted, torch.compile(graph), saved)
+
+
+def first_calls(call: Callable, inputs: dict[int, torch.Tensor]) -> tuple[dict[str, float], dict[int, int]]:
+    """The first call per batch size (PT2E compiles in it, as in the bench's cold call), then one warm
+    call that sets how many calls fill CHOICE_ROUND_S (1 to CHOICE_MAX_ITERS)."""
+    clock = time.perf_counter
+    first, iters = {}, {}
+    with torch.inference_mode():
+        for batch, x in inputs.items():
+            start = clock()
+            call(x)
+            first[str(batch)] = round(clock() - start, 3)
+            start = clock()
+            call(x)
+            warm_s = max(clock() - start, 1e-6)
+            iters[batch] = max(1, min(CHOICE_MAX_ITERS, int(CHOICE_ROUND_S / warm_s)))
+    return first, iters
+
+
+def measure(
+    calls: dict[str, Callable], inputs: dict[int, torch.Tensor], iters: dict[str, dict[int, int]]
+) -> dict[str, dict[str, Any]]:
+    """CHOICE_ROUNDS rounds in which the engines take turns, each timing ``iters`` calls per batch
+    size. The figure kept per batch size is the lowest round median: on a shared machine, the
+    least disturbed estimate; the score is their geometric mean."""
+    clock = time.perf_counter
+    rounds: dict[str, dict[str, list[float]]] = {name: {str(b): [] for b in inputs} for name in calls}
+    with torch.inference_mode():
+        for _ in range(CHOICE_ROUNDS):
+            for name, call in calls.items():
+                for batch, x in inputs.items():
+                    samples = []
+                    for _ in range(iters[name][batch]):
+                        start = clock()
+                        call(x)
+                        samples.append((clock() - start) * 1e3)
+                    rounds[name][str(batch)].append(round(statistics.median(samples), 4))
+    facts = {}
+    for name, per_batch in rounds.items():
+        best = {b: min(meds) for b, meds in per_batch.items()}
+        facts[name] = {
+            "median_ms": best,
+            "iterations": {str(b): n * CHOICE_ROUNDS for b, n in iters[name].items()},
+            "round_median_ms": per_batch,
+            "score_ms": round(math.exp(statistics.fmean(math.log(v) for v in best.values())), 4),
+        }
+    return facts
+
+
+def decide(facts: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """The engine with the lowest score, x86 within CHOICE_TIE of it; and why, with the numbers."""
+    best = min(facts, key=lambda name: facts[name]["score_ms"])
+    engine = (
+        "x86"
+        if "x86" in facts and facts["x86"]["score_ms"] <= facts[best]["score_ms"] * (1 + CHOICE_TIE)
+        else best
+    )
+    shown = "; ".join(
+        f"{name} " + ", ".join(f"{ms:.3g} ms at batch {b}" for b, ms in fact["median_ms"].items())
+        for name, fact in facts.items()
+    )
+    if engine != best:
+        return (
+            engine,
+            f"auto: measured here, x86 kept (within {CHOICE_TIE:.0%} of {best}, no compile): {shown}",
+        )
+    return engine, f"auto: measured here, {engine} is the fastest: {shown}"
+
+
+def auto_engine(
+    ctx: ExportContext, batches: list[torch.Tensor], method: str, tmp: Path, mode: str = "int8-ptq"
+) -> tuple[Candidate, dict[str, Any]]:
+    """Convert with every usable engine, measure them here, keep the winner; and the choice record.
+    An engine that fails to convert or compile this model drops out, its reason recorded."""
+    candidates: dict[str, Candidate] = {}
+    failed: dict[str, str] = {}
+    errors: list[Exception] = []
+    progress = ctx.progress
+    task = progress.add_task(f"{mode} engine choice", total=None, status="") if progress else None
+
+    def step(status: str, engine: str, work: Callable[[], Any]) -> Any:
+        if task is not None:
+            progress.update(task, status=status)
+        try:
+            with quiet(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # Inductor's lowering chatter while compiling
+                return work()
+        except Exception as exc:  # torch.ao, torch.export and Inductor raise assorted types
+            errors.append(exc)
+            failed[engine] = str(exc) if isinstance(exc, QBenchError) else _first_line(exc)
+            candidates.pop(engine, None)
+            return None
+
+    for engine in usable_engines():
+        found = step(
+            f"converting with {engine}",
+            engine,
+            lambda e=engine: candidate(e, ctx, batches, method, tmp, mode),
+        )
+        if found is not None:
+            candidates[engine] = found
+    inputs = {b: ctx.example_input(b).contiguous() for b in CHOICE_BATCH_SIZES}
+    warm: dict[str, tuple[dict[str, float], dict[int, int]]] = {}
+    for engine in list(candidates) if len(candidates) > 1 else []:  # one candidate: nothing to compare
+        done = step(
+            f"first calls of {engine}", engine, lambda e=engine: first_calls(candidates[e].call, inputs)
+        )
+        if done is not None:
+            warm[engine] = done
+    if not candidates:
+        raise errors[0]
+    choice: dict[str, Any] = {
+        "requested": "auto",
+        "machine": machine_key(),
+        "not_candidates": {"onnxruntime": ORT_NOTE, **failed},
+    }
+    if len(candidates) == 1:
+        (engine,) = candidates
+        choice.update(
+            engine=engine, why=f"auto: {engine} is the only engine that converts and runs this model here"
+        )
+    else:
+        if task is not None:
+            progress.update(task, status="measuring")
+        facts = measure(
+            {e: c.call for e, c in candidates.items()}, inputs, {e: warm[e][1] for e in candidates}
+        )
+        for engine, fact in facts.items():
+            fact["first_call_s"] = warm[engine][0]
+        engine, why = decide(facts)
+        choice.update(
+            engine=engine,
+            why=why,
+            rule=(
+                f"lowest geometric mean over batch sizes {list(CHOICE_BATCH_SIZES)} of the lowest round "
+                f"median ({CHOICE_ROUNDS} alternating rounds); x86 kept within {CHOICE_TIE:.0%}"
+            ),
+            batch_sizes=list(CHOICE_BATCH_SIZES),
+            threads=torch.get_num_threads(),
+            candidates=facts,
+        )
+    if task is not None:
+        progress.update(task, total=1, completed=1, status=engine)
+    return candidates[engine], choice
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+
+
+def explicit_choice(requested: str) -> dict[str, Any]:
+    engine, why = resolve_engine(requested)
+    return {"engine": engine, "requested": requested, "why": why}
+
+
+def reused_choice(ctx: ExportContext) -> dict[str, Any] | None:
+    """int8-ptq's ``--engine auto`` choice, when it was measured for this baseline on this machine
+    (an engine's speed does not depend on calibration or fine-tuning: qat takes it as it is)."""
+    from qbench.records import VariantRecord
+
+    path, baseline = ctx.workspace.variant_json("int8-ptq"), ctx.workspace.model_path
+    if not path.is_file() or path.stat().st_mtime < baseline.stat().st_mtime:
+        return None
+    try:
+        record = VariantRecord.from_json(path)
+    except QBenchError:  # unreadable or of another schema: measure afresh
+        return None
+    here = ctx.baseline()
+    same_model = (record.baseline.model, record.baseline.input_size) == (here.model, here.input_size)
+    choice = record.details.get("engine_choice") if record.ok and same_model else None
+    if (
+        not isinstance(choice, dict)
+        or choice.get("requested") != "auto"
+        or choice.get("machine") != machine_key()
+    ):
+        return None
+    why = str(choice.get("why", "")).removeprefix("auto: ")
+    return {**choice, "why": f"auto: int8-ptq's measurement reused ({why})", "measured_by": "int8-ptq"}
+
+
 # ---------------------------------------------------------------- shared by int8-ptq and qat
 
 
@@ -174,9 +417,14 @@ def calibrate(model: Callable, batches: Iterable[torch.Tensor], ctx: ExportConte
                 ctx.progress.advance(task)
 
 
-def _save(engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str) -> Converted:
-    """Check that ``converted`` holds real int8 operators and save it in its engine's format."""
+def _save(
+    engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str, saved: Path | None
+) -> Converted:
+    """Check that ``converted`` holds real int8 operators and save it in its engine's format
+    (``saved``: a PT2E artifact written already, moved into place)."""
     example = ctx.example_input(2)
+    other = out_dir / f"{stem}.{'pt2' if engine == 'x86' else 'pt'}"
+    other.unlink(missing_ok=True)  # the other engine's artifact from an earlier conversion
     if engine == "x86":
         ops = eager_quantized_ops(converted)
         check_quantized(ops, "x86")
@@ -197,7 +445,10 @@ def _save(engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: 
     ops = pt2e_quantized_ops(converted)
     _check_pt2e(ops)
     artifact = f"{stem}.pt2"
-    pt2e.FORMAT.save(out_dir / artifact, converted, example)
+    if saved is None:
+        pt2e.FORMAT.save(out_dir / artifact, converted, example)
+    else:
+        os.replace(saved, out_dir / artifact)
     return Converted(
         artifact=artifact,
         format=pt2e.FORMAT.name,
@@ -213,17 +464,19 @@ def _save(engine: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: 
 
 
 def save_int8(
-    engine: str, why: str, converted: Any, ctx: ExportContext, out_dir: Path, stem: str
+    choice: dict[str, Any],
+    converted: Any,
+    ctx: ExportContext,
+    out_dir: Path,
+    stem: str,
+    saved: Path | None = None,
 ) -> Converted:
-    """Save an int8 model of either engine with the fields int8-ptq and qat share."""
-    result = _save(engine, converted, ctx, out_dir, stem)
+    """Save an int8 model of the chosen engine with the fields int8-ptq and qat share."""
+    result = _save(choice["engine"], converted, ctx, out_dir, stem, saved)
     # dtype float32: the runner's input and output; int8 lives inside
     result.weights, result.activations = "int8", "uint8"
     result.granularity = "per-channel weights (symmetric), per-tensor activations (affine)"
-    result.details.update(
-        engine_choice={"engine": engine, "requested": ctx.options.engine, "why": why},
-        reduce_range=not capabilities.cpu_has_vnni(),
-    )
+    result.details.update(engine_choice=choice, reduce_range=not capabilities.cpu_has_vnni())
     return result
 
 
@@ -234,31 +487,30 @@ def save_int8(
     description="static INT8 PTQ: per-channel weights, calibrated activations (x86 eager or PT2E)",
 )
 def export_int8_ptq(ctx: ExportContext, out_dir: Path) -> Converted:
-    engine, why = resolve_engine(ctx.options.engine)
     method = ctx.options.calib_method
     observer, note = observer_for(method)
     batches, calib = ctx.calibration_batches()
-    try:
-        converted = _ptq(engine, ctx, batches, method)
-    except QBenchError:
-        if ctx.options.engine != "auto" or engine != "x86":
-            raise
-        engine, why = "pt2e", "auto: eager x86 cannot quantize this architecture, using torchao PT2E"
-        converted = _ptq(engine, ctx, batches, method)
-    result = save_int8(engine, why, converted, ctx, out_dir, "model-int8")
+    with tempfile.TemporaryDirectory(prefix="qbench-engine-", dir=out_dir) as tmp:
+        if ctx.options.engine == "auto":
+            chosen, choice = auto_engine(ctx, batches, method, Path(tmp))
+            converted, saved = chosen.converted, chosen.saved
+        else:
+            choice = explicit_choice(ctx.options.engine)
+            converted, saved = _ptq(choice["engine"], ctx, batches, method), None
+        result = save_int8(choice, converted, ctx, out_dir, "model-int8", saved)
     result.calibration = dataclasses.replace(calib, observer=observer, note=note)
     return result
 
 
-def _ptq(engine: str, ctx: ExportContext, batches, method: str):
+def _ptq(engine: str, ctx: ExportContext, batches, method: str, mode: str = "int8-ptq"):
     torch.manual_seed(ctx.options.seed)
     if engine == "x86":
         prepared = eager_prepare(ctx.model, method)
-        calibrate(prepared, batches, ctx, "int8-ptq calibration (x86)")
+        calibrate(prepared, batches, ctx, f"{mode} calibration (x86)")
         converted = eager_convert(prepared)
         # eager mode cannot quantize some functional ops: fail here so auto can fall back to PT2E
         _check_runs(converted, ctx.example_input(2), "x86")
         return converted
     prepared = pt2e_prepare(ctx.model, ctx.example_input(2), method)
-    calibrate(prepared, batches, ctx, "int8-ptq calibration (pt2e)")
+    calibrate(prepared, batches, ctx, f"{mode} calibration (pt2e)")
     return pt2e_convert(prepared)

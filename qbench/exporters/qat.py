@@ -8,12 +8,14 @@ the quantization ranges settle first, then the network adapts to fixed ranges.
 
 from __future__ import annotations
 
-import copy
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from qbench.artifacts import ao_eager
 from qbench.artifacts._torch import quiet
 from qbench.artifacts.ao_eager import eager_convert, eager_prepare
 from qbench.errors import QBenchError
@@ -21,9 +23,11 @@ from qbench.exporters.base import Converted, ExportContext, register_exporter
 from qbench.exporters.int8_ptq import (
     LIBRARIES,
     _check_runs,
+    auto_engine,
+    explicit_choice,
     pt2e_convert,
     pt2e_prepare,
-    resolve_engine,
+    reused_choice,
     save_int8,
 )
 from qbench.records import QatEpoch, QatInfo
@@ -94,27 +98,50 @@ def _accuracy(model, batches) -> float:
     return 100.0 * correct / max(total, 1)
 
 
-def _prepare(ctx: ExportContext, engine: str):
-    """The fake-quant model of ``engine``; for x86 a throw-away copy is converted and run first,
-    so an architecture eager mode cannot quantize fails here, before any training."""
-    if engine != "x86":
-        try:
-            return pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
-        except ValueError as exc:  # torchao's x86 quantizer on QAT graphs of residual blocks
-            raise QBenchError(
-                f"torchao's PT2E QAT cannot annotate this architecture ({exc}); quantize it with "
-                "--mode int8-ptq instead."
-            ) from None
-    prepared = eager_prepare(ctx.model, qat=True)
-    probe = copy.deepcopy(prepared).train()
-    with torch.no_grad():
-        probe(ctx.example_input(2))  # gives the observers a range to convert with
+def choose_engine(ctx: ExportContext, out_dir: Path) -> dict[str, Any]:
+    """The engine's choice record, settled before any training: an explicit ``--engine``; for auto,
+    int8-ptq's measurement when it was taken for this baseline here, else a measurement of quick
+    PTQ conversions (one calibration batch: speed does not depend on calibration)."""
+    requested = ctx.options.engine
+    if requested != "auto":
+        choice = explicit_choice(requested)
+        if choice["engine"] == "x86":
+            probe_eager(ctx)
+        return choice
+    reused = reused_choice(ctx)
+    if reused is not None:
+        return reused
+    batches, _ = ctx.calibration_batches()
+    with tempfile.TemporaryDirectory(prefix="qbench-engine-", dir=out_dir) as tmp:
+        _, choice = auto_engine(ctx, batches[:1], "minmax", Path(tmp), mode="qat")
+    return choice
+
+
+def probe_eager(ctx: ExportContext) -> None:
+    """Fail before training when eager mode cannot quantize this architecture: run the quantized
+    module structure, built from the architecture without converting any weights."""
+    base = ctx.baseline()
     try:
-        converted = eager_convert(probe.eval())
+        with quiet():
+            skeleton = ao_eager.skeleton_for(base.model, base.num_classes, base.input_size, runnable=True)
     except Exception as exc:  # torch.ao raises assorted types for unsupported patterns
-        raise QBenchError(f"eager mode cannot convert this model ({type(exc).__name__})") from None
-    _check_runs(converted, ctx.example_input(2), "x86")
-    return prepared
+        raise QBenchError(
+            f"eager mode cannot convert this model ({type(exc).__name__}); pass --engine pt2e."
+        ) from None
+    _check_runs(skeleton, ctx.example_input(2), "x86")
+
+
+def _prepare(ctx: ExportContext, engine: str):
+    """The fake-quant model of ``engine``."""
+    if engine == "x86":
+        return eager_prepare(ctx.model, qat=True)
+    try:
+        return pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
+    except ValueError as exc:  # torchao's x86 quantizer on QAT graphs of residual blocks
+        raise QBenchError(
+            f"torchao's PT2E QAT cannot annotate this architecture ({exc}); quantize it with "
+            "--mode int8-ptq instead."
+        ) from None
 
 
 @register_exporter(
@@ -127,20 +154,14 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
     from qbench.data.registry import loader
 
     opts = ctx.options
-    engine, why = resolve_engine(opts.engine)
+    choice = choose_engine(ctx, out_dir)
+    engine = choice["engine"]
     torch.manual_seed(opts.seed)
     data = ctx.data
     val = list(loader(data.val, 64))
     fp32_val = _accuracy(ctx.model, val)
     with quiet():
-        try:
-            prepared = _prepare(ctx, engine)
-        except QBenchError:
-            if opts.engine != "auto" or engine != "x86":
-                raise
-            # e.g. ResNet's residual additions: eager mode cannot quantize them, PT2E can
-            engine, why = "pt2e", "auto: eager x86 cannot quantize this architecture, using torchao PT2E"
-            prepared = _prepare(ctx, engine)
+        prepared = _prepare(ctx, engine)
     phases = _Phases(engine, prepared)
     optimizer = torch.optim.SGD(prepared.parameters(), lr=opts.qat_lr, momentum=0.9)
     steps_per_epoch = len(loader(data.train, BATCH_SIZE))
@@ -184,7 +205,7 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
             )
         )
     converted = eager_convert(prepared) if engine == "x86" else pt2e_convert(prepared)
-    result = save_int8(engine, why, converted, ctx, out_dir, "model-qat")
+    result = save_int8(choice, converted, ctx, out_dir, "model-qat")
     result.qat = QatInfo(
         epochs=opts.qat_epochs,
         lr=opts.qat_lr,

@@ -29,8 +29,10 @@ def converted(tiny_baseline_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("converted") / "default"
     shutil.copytree(tiny_baseline_root, root)
     ws = Workspace(root)
+    # the x86 engine named, not measured (tests/exporters/test_engine_choice.py covers --engine auto):
+    # the checks below are of eager-mode details, and QAT goes through its cheap pre-training probe
     options = QuantizeOptions(
-        calib_batches=4, calib_batch_size=32, qat_epochs=2, qat_max_batches=6, qat_lr=1e-3
+        engine="x86", calib_batches=4, calib_batch_size=32, qat_epochs=2, qat_max_batches=6, qat_lr=1e-3
     )
     records = quantize(ws, FAST_MODES, options)
     return ws, {r.mode: r for r in records}

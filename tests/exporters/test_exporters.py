@@ -57,7 +57,7 @@ def test_int8_ptq_records_engine_choice_and_calibration(converted):
     _, records = converted
     record = records["int8-ptq"]
     choice = record.details["engine_choice"]
-    assert choice["engine"] == "x86" and choice["requested"] == "auto" and choice["why"]
+    assert choice == {"engine": "x86", "requested": "x86", "why": "requested with --engine"}
     assert record.details["quantized_engine"] == "x86"
     assert record.calibration.method == "minmax" and record.calibration.observer == "MinMaxObserver"
     assert record.calibration.batches == 4 and record.calibration.images == 128
@@ -138,3 +138,21 @@ def test_tensorrt_recorded_as_skipped_with_reason(converted):
         record = VariantRecord.from_json(ws.variant_json(mode))
         assert record.status == "skipped" and record.skip_reason == "no CUDA device"
         assert record.artifact is None and record.runner == "tensorrt"
+
+
+def test_onnx_sessions_do_not_spin_and_int8_keeps_full_range_with_vnni(converted):
+    """The session settings qbench measures ONNX Runtime with are the ones recorded in variant.json."""
+    from qbench import capabilities
+
+    ws, records = converted
+    record = records["onnx-int8"]
+    assert record.details["session"] == {
+        "graph_optimization_level": "ORT_ENABLE_ALL",
+        "session.intra_op.allow_spinning": "0",
+    }
+    assert record.details["reduce_range"] is (not capabilities.cpu_has_vnni())
+    runner = create_runner(record, ws.variant_dir("onnx-int8"), threads=2)
+    with runner:
+        options = runner.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.intra_op_num_threads == 2

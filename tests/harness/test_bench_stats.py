@@ -89,6 +89,35 @@ def test_steady_samples_are_not_noisy():
     assert not s.noisy
 
 
+def test_one_outlier_among_100_does_not_make_a_stable_measurement_noisy():
+    """The noisy rule is the IQR-based robust CV: a single preemption must not flag a stable loop."""
+    rng = np.random.default_rng(0)
+    steady = [*rng.normal(10.0, 0.2, size=99), 100.0]  # one call hit by a 90 ms stall
+    s = stats.latency_stats(steady, 1, 1.0, cv_threshold=0.1)
+    assert s.cv > 0.5  # std/mean is dominated by the outlier: the old rule flagged this
+    assert stats.robust_cv(s.iqr_ms, s.median_ms) < 0.05
+    assert not s.noisy
+    # a measurement spread out as a whole, or bimodal, is still noisy
+    spread = list(rng.normal(10.0, 2.0, size=100))
+    assert stats.latency_stats(spread, 1, 1.0, cv_threshold=0.1).noisy
+    bimodal = [10.0] * 50 + [14.0] * 50
+    assert stats.latency_stats(bimodal, 1, 1.0, cv_threshold=0.1).noisy
+    # for normal samples the robust cv estimates std/mean, so the threshold keeps its meaning
+    big = rng.normal(10.0, 0.5, size=20_000)
+    q75, q25 = np.percentile(big, [75, 25])
+    assert stats.robust_cv(q75 - q25, float(np.median(big))) == pytest.approx(0.05, rel=0.05)
+    assert "iqr" in stats.conventions()["noisy"]
+
+
+def test_noisy_with_repeats_uses_the_recorded_iqr_and_median():
+    runs = [stats.latency_stats([m] * 20 + [m * 5], 1, 0.1) for m in (10.0, 10.2, 9.9)]
+    merged = stats.merge_repeats(runs, cv_threshold=0.1)
+    assert not merged.noisy  # three outliers among 63: the quartiles do not see them
+    assert merged.noisy == (stats.robust_cv(merged.iqr_ms, merged.median_ms) > 0.1)
+    apart = stats.merge_repeats([stats.latency_stats([m] * 20, 1, 0.1) for m in (10.0, 14.0, 20.0)], 0.1)
+    assert apart.noisy  # runs that disagree with each other
+
+
 def test_repeats_keep_median_of_medians_and_spread():
     runs = [
         stats.latency_stats([1.0, 1.0, 1.0], 2, 0.01),
