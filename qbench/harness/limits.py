@@ -34,6 +34,7 @@ from typing import Any
 
 from qbench import capabilities
 from qbench.errors import QBenchError
+from qbench.harness.timing import time_call
 from qbench.records import (
     BandwidthMeasurement,
     DeviceLimits,
@@ -262,22 +263,37 @@ class _Best:
     reps: int = 0
 
 
-def _time_calls(fn: Callable[[], Any], plan: Plan, sync: Callable[[], None]) -> tuple[float, int]:
-    """Median seconds per call after one warm-up call, and how many calls were timed."""
-    fn()
-    sync()
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    first = time.perf_counter() - t0
-    reps = int(min(plan.max_reps, max(plan.min_reps, plan.shape_budget_s / max(first, 1e-6))))
-    times = [first]
-    for _ in range(reps - 1):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), reps
+def _time_calls(fn: Callable[[], Any], plan: Plan, device: str = "cpu") -> tuple[float, int]:
+    """Median seconds per call and how many calls were timed, with the harness's own timer
+    (CUDA events on the current stream for a GPU): one warm-up call, then at least
+    ``plan.min_reps`` calls filling about ``plan.shape_budget_s``, at most ``plan.max_reps``."""
+    cuda = device != "cpu"
+    if cuda:
+        import torch
+
+        sync: Callable[[], None] = torch.cuda.synchronize
+    else:
+        sync = _no_sync
+    with _on_device(device):
+        run = time_call(
+            fn,
+            sync,
+            warmup=1,
+            iters=plan.min_reps,
+            min_seconds=plan.shape_budget_s,
+            max_iters=plan.max_reps,
+            cuda=cuda,
+        )
+    return statistics.median(run.samples_ms) / 1e3, len(run.samples_ms)
+
+
+def _on_device(device: str):
+    """The CUDA device context for ``device`` ("cuda:N"), nothing for the CPU."""
+    if device == "cpu":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.device(device)
 
 
 def _sweep_sizes(
@@ -321,15 +337,11 @@ def _peak(
     )
     if device == "cpu":
         first, largest = plan.first_size, plan.max_size
-
-        def timer(fn: Callable[[], Any]) -> tuple[float, int]:
-            return _time_calls(fn, plan, _no_sync)
-
     else:
         first, largest = plan.gpu_first_size, plan.gpu_max_size
 
-        def timer(fn: Callable[[], Any]) -> tuple[float, int]:
-            return _time_cuda(fn, plan, device)
+    def timer(fn: Callable[[], Any]) -> tuple[float, int]:
+        return _time_calls(fn, plan, device)
 
     try:
         best, result.trials = _sweep_sizes(make, plan, first, largest, timer)
@@ -461,30 +473,6 @@ def _onnx_matmul(n: int, precision: str) -> bytes:
 
 # ---------------------------------------------------------------------------------------------
 # CUDA (written for GPU machines; guarded: only called when torch sees a CUDA device)
-
-
-def _time_cuda(fn: Callable[[], Any], plan: Plan, device: str) -> tuple[float, int]:
-    """Median seconds per call from CUDA events around each call, after one warm-up call."""
-    import torch
-
-    with torch.cuda.device(device):
-        fn()
-        torch.cuda.synchronize()
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-        fn()
-        end.record()
-        end.synchronize()
-        first = begin.elapsed_time(end) / 1e3
-        reps = int(min(plan.max_reps, max(plan.min_reps, plan.shape_budget_s / max(first, 1e-6))))
-        times = [first]
-        for _ in range(reps - 1):
-            begin.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(begin.elapsed_time(end) / 1e3)
-    return statistics.median(times), reps
 
 
 def gpu_limits(index: int, plan: Plan) -> DeviceLimits:
