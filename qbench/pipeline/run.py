@@ -40,9 +40,6 @@ __all__ = [
     "RunOptions",
     "RunOutcome",
     "run",
-    "stale_results",
-    "stale_variants",
-    "stored_baseline",
 ]
 
 # QAT on the whole training split would dominate a default run: cap it, and say so

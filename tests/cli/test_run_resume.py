@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from qbench.pipeline.quantize import quantize
-from qbench.pipeline.run import stale_results, stale_variants, stored_baseline
+from qbench.pipeline.staleness import stale_results, stale_variants, stored_baseline
 from qbench.records import BenchOptions, BenchResult, BenchSettings, QuantizeOptions, VariantRecord
 
 TINY = ["--model", "tiny-cnn", "--image-size", "32"]
