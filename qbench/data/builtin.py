@@ -220,6 +220,7 @@ def imagenet(config: DataConfig) -> DataSplits:
 
 
 def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool) -> DataSplits:
+    """MNIST or CIFAR-10: the official test split, validation taken out of the training set."""
     import torchvision.datasets as tvd
     from torch.utils.data import Subset
     from torchvision.transforms import v2 as T
@@ -231,15 +232,28 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
     ten_t = transforms.build_ten_crop(preset, config.image_size)
     if gray:
         train_t, eval_t, ten_t = (T.Compose([T.Grayscale(3), t]) for t in (train_t, eval_t, ten_t))
-    cls = getattr(tvd, cls_name)
-    try:
-        train = cls(str(root), train=True, transform=train_t, download=config.download)
-        train_eval = cls(str(root), train=True, transform=eval_t, download=False)
-        test = cls(str(root), train=False, transform=eval_t, download=config.download)
-    except RuntimeError:
-        raise QBenchError(
-            f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
-        ) from None
+    info = {"root": str(root), "augment": preset}
+    if name == "cifar10":
+        from qbench.data.cifar import open_cifar10
+
+        train = open_cifar10(root, train=True, transform=train_t, download=config.download)
+        train_eval = open_cifar10(root, train=True, transform=eval_t, download=False)
+        test = open_cifar10(root, train=False, transform=eval_t, download=False)
+        info["files"] = (
+            "the official CIFAR-10 batches (md5 checked)"
+            if train.is_official()
+            else "not the official CIFAR-10 batches (md5 differs): a subset or re-packed copy"
+        )
+    else:
+        cls = getattr(tvd, cls_name)
+        try:
+            train = cls(str(root), train=True, transform=train_t, download=config.download)
+            train_eval = cls(str(root), train=True, transform=eval_t, download=False)
+            test = cls(str(root), train=False, transform=eval_t, download=config.download)
+        except RuntimeError:
+            raise QBenchError(
+                f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
+            ) from None
     labels = list(map(int, train.targets))
     # the official test split stays the test split; validation comes out of the training set
     train_idx, val_idx = _split_off(list(range(len(labels))), labels, config.val_fraction, config.seed)
@@ -252,7 +266,7 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
         num_classes=len(train.classes),
         class_names=[str(c) for c in train.classes],
         input_size=config.image_size,
-        info={"root": str(root), "augment": preset},
+        info=info,
         ten_crop=ten_t,
     )
 

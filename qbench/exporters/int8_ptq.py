@@ -139,6 +139,57 @@ def pt2e_config(method: str, qat: bool):
     return dataclasses.replace(config, input_activation=act, output_activation=act)
 
 
+# elementwise activation modules without state: each call of one is a separate op
+STATELESS_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Hardtanh,
+    nn.LeakyReLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.SiLU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ELU,
+)
+
+
+def split_shared_activations(graph: torch.fx.GraphModule) -> int:
+    """Give every call of a reused activation module its own source partition; returns how many
+    calls were relabelled.
+
+    torchvision's BasicBlock calls one ``self.relu`` twice (after bn1 and after the residual add).
+    The quantizer groups nodes by the module they came from, so both calls form one partition
+    with two outputs, and X86InductorQuantizer's QAT conv-bn-add-relu annotation refuses it
+    ("Input partition has more than one output node"). Each call of a stateless activation is a
+    single op, so labelling each node as its own call changes nothing else.
+    """
+    calls: dict[str, list[torch.fx.Node]] = {}
+    for node in graph.graph.nodes:
+        stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
+        if stack:
+            fqn, cls = list(stack.values())[-1]
+            if _module_class(cls) in STATELESS_ACTIVATIONS:
+                calls.setdefault(fqn, []).append(node)
+    relabelled = 0
+    for fqn, nodes in calls.items():
+        if len(nodes) < 2:
+            continue
+        for node in nodes:
+            cls = _module_class(list(node.meta["nn_module_stack"].values())[-1][1])
+            node.meta["source_fn_stack"] = [(f"{fqn}:{node.name}", cls)]
+            relabelled += 1
+    return relabelled
+
+
+def _module_class(cls: Any) -> Any:
+    """nn_module_stack holds the class or its qualified name, depending on the export path."""
+    if isinstance(cls, str):
+        return next((c for c in STATELESS_ACTIVATIONS if f"{c.__module__}.{c.__qualname__}" == cls), None)
+    return cls
+
+
 def pt2e_prepare(model: nn.Module, example: torch.Tensor, method: str = "minmax", qat: bool = False):
     import copy
 
@@ -147,6 +198,7 @@ def pt2e_prepare(model: nn.Module, example: torch.Tensor, method: str = "minmax"
 
     model = copy.deepcopy(model).train(qat)
     graph = torch.export.export(model, (example,), dynamic_shapes=pt2e.dynamic_batch()).module()
+    split_shared_activations(graph)
     quantizer = X86InductorQuantizer()
     quantizer.set_global(pt2e_config(method, qat))
     with quiet():

@@ -137,7 +137,7 @@ def _prepare(ctx: ExportContext, engine: str):
         return eager_prepare(ctx.model, qat=True)
     try:
         return pt2e_prepare(ctx.model, ctx.example_input(2), qat=True)
-    except ValueError as exc:  # torchao's x86 quantizer on QAT graphs of residual blocks
+    except ValueError as exc:  # torchao's x86 quantizer refuses QAT patterns it cannot partition
         raise QBenchError(
             f"torchao's PT2E QAT cannot annotate this architecture ({exc}); quantize it with "
             "--mode int8-ptq instead."

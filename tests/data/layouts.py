@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import struct
 from pathlib import Path
 
@@ -49,4 +50,31 @@ def mnist_tree(root: Path, train=60, test=20) -> Path:
     for prefix, n in (("train", train), ("t10k", test)):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return root
+
+
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def cifar10_tree(root: Path, per_batch=6, test=10) -> Path:
+    """cifar-10-batches-py/: data_batch_1..5, test_batch (pickled dicts of uint8 rows of 3x32x32
+    and labels) and batches.meta, as in the official python-version archive."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def batch(name: str, n: int, offset: int) -> None:
+        entry = {
+            "batch_label": name,
+            "data": rng.integers(0, 255, (n, 3 * 32 * 32), dtype=np.uint8),
+            "labels": [(offset + i) % 10 for i in range(n)],
+            "filenames": [f"{name}_{i}.png" for i in range(n)],
+        }
+        (folder / name).write_bytes(pickle.dumps(entry))
+
+    for b in range(1, 6):
+        batch(f"data_batch_{b}", per_batch, b)
+    batch("test_batch", test, 0)
+    meta = {"label_names": CIFAR10_NAMES, "num_cases_per_batch": per_batch, "num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
     return root

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from layouts import image_tree, mnist_tree, tinyimagenet_tree
+from layouts import CIFAR10_NAMES, cifar10_tree, image_tree, mnist_tree, tinyimagenet_tree
 
 from qbench.baselines.pipeline import BaselineRequest, make_baseline
 from qbench.baselines.presets import from_preset
@@ -19,6 +19,7 @@ LAYOUTS = {
     "imagenet": lambda root: image_tree(root, classes=("n01", "n02"), splits=("train", "val")),
     "tinyimagenet": tinyimagenet_tree,
     "mnist": mnist_tree,
+    "cifar10": cifar10_tree,
 }
 
 
@@ -78,3 +79,28 @@ def test_eval_split_ten_crop_and_centre(tmp_path):
     assert data.test[0][0].shape == (3, 16, 16)  # calibration and timing keep one view
     logits, labels = views.collect_logits(lambda x: torch.zeros(len(x), 10), data.eval_split("val"), 64)
     assert logits.shape == (270, 10) and labels.shape == (270,)
+
+
+def test_cifar10_subset_in_the_official_layout_loads_and_says_it_is_not_official(tmp_path):
+    root = cifar10_tree(tmp_path / "cifar", per_batch=6, test=10)
+    data = load_data(DataConfig(name="cifar10", root=root, image_size=32, val_fraction=0.2))
+    assert data.class_names == CIFAR10_NAMES and data.num_classes == 10
+    assert len(data.train) + len(data.val) == 30 and len(data.test) == 10
+    assert data.info["files"].startswith("not the official")
+    x, y = data.test[3]
+    assert x.shape == (3, 32, 32) and y == 3
+
+
+def test_cifar10_damaged_or_missing_batch_names_the_fix(tmp_path):
+    from qbench.errors import QBenchError
+
+    root = cifar10_tree(tmp_path / "cifar")
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:100])
+    with pytest.raises(
+        QBenchError, match=r"is damaged \(.*\); replace cifar-10-batches-py/ with a fresh copy"
+    ):
+        load_data(DataConfig(name="cifar10", root=root, image_size=32))
+    batch.unlink()
+    with pytest.raises(QBenchError, match="pass --data-root"):
+        load_data(DataConfig(name="cifar10", root=root, image_size=32))

@@ -60,3 +60,31 @@ def test_truncated_pt2_names_the_fix(pt2e_workspace, tmp_path):
     artifact.write_bytes(artifact.read_bytes()[:4000])
     with pytest.raises(QBenchError, match="rerun 'qbench quantize --mode int8-ptq'"):
         create_runner(records["int8-ptq"], copy_dir).load()
+
+
+def test_reused_activation_modules_get_one_partition_per_call():
+    """torchvision's BasicBlock calls one ReLU module twice; the quantizer needs one partition a call."""
+    import torchvision
+
+    from qbench.artifacts import pt2e
+    from qbench.exporters.int8_ptq import split_shared_activations
+
+    model = torchvision.models.resnet18(num_classes=10).train()
+    graph = torch.export.export(
+        model, (torch.randn(2, 3, 32, 32),), dynamic_shapes=pt2e.dynamic_batch()
+    ).module()
+    assert split_shared_activations(graph) == 16  # 8 blocks x (after bn1, after the residual add)
+    names = [n.meta["source_fn_stack"][-1][0] for n in graph.graph.nodes if "source_fn_stack" in n.meta]
+    assert len(names) == len(set(names)) == 16
+
+
+def test_qat_on_resnet18_converts_with_pt2e(tmp_path):
+    """Residual blocks (conv-bn-add-relu) through PT2E QAT: trained, converted, quantized convs."""
+    from qbench.pipeline.quantize import quantize
+    from tests.exporters.test_ao_eager_load import workspace
+
+    ws = workspace(tmp_path, "resnet18", 32)
+    (record,) = quantize(ws, ["qat"], QuantizeOptions(engine="pt2e", calib_batches=1, qat_max_batches=2))
+    assert record.status == "ok" and record.format == "pt2e"
+    assert record.details["quantized_ops"]["dequantize_per_channel"] == 21  # 20 convs + the fc
+    assert record.qat.batches_per_epoch == 2 and record.qat.bn_layers_frozen
