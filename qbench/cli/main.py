@@ -103,6 +103,18 @@ def _lock_workspaces(args: argparse.Namespace, stack: contextlib.ExitStack) -> N
         Workspace(roots[key]).remove_stale_temps()
 
 
+def _refuse_distributed(args: argparse.Namespace) -> None:
+    """Under torchrun with several processes only ``baseline --train`` is distributed; every
+    other command would run N times over one workspace."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    training = args.command == "baseline" and not (args.import_path or args.evaluate)
+    if world != "1" and not training:
+        raise QBenchError(
+            f"'qbench {args.command}' runs in one process, but torchrun started {world}; only "
+            "'baseline --train' trains distributed: run this command without torchrun."
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _refuse_distributed(args)
         with contextlib.ExitStack() as stack:
             _lock_workspaces(args, stack)
             return int(args.func(args) or 0)

@@ -98,3 +98,16 @@ def test_the_state_is_written_by_time_and_after_the_last_epoch(tmp_path, monkeyp
     )
     make_baseline(Workspace(tmp_path / "a"), _request(epochs=3))  # default interval: 60 s, far longer
     assert writes == [3]
+
+
+@pytest.mark.parametrize("argv", [["run", "--model", "tiny-cnn"], ["bench"], ["baseline", "--evaluate"]])
+def test_commands_other_than_training_refuse_to_run_under_several_torchrun_processes(
+    argv, monkeypatch, capsys
+):
+    from qbench.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "torchrun started 2" in err and "without torchrun" in err and err.count("\n") == 1
