@@ -12,10 +12,12 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from qbench.errors import QBenchError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the CLI reads current() before any import
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Dist:
         """Element-wise sum over all ranks (the values themselves in one process)."""
         if not self.enabled:
             return values
+        import torch
         import torch.distributed as dist
 
         tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
@@ -76,6 +79,7 @@ def session(device: str) -> Iterator[Dist]:
     if not place.enabled:
         yield Dist(device=device)
         return
+    import torch
     import torch.distributed as dist
 
     cuda = device.startswith("cuda")

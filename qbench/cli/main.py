@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from qbench import __version__
+from qbench.baselines.distributed import current
 from qbench.errors import QBenchError
 
 # order = the order in `qbench --help`, the order of the pipeline
@@ -86,7 +86,7 @@ def _lock_workspaces(args: argparse.Namespace, stack: contextlib.ExitStack) -> N
     from qbench.lock import WorkspaceLock
     from qbench.workspace import Workspace
 
-    if os.environ.get("RANK", "0") != "0":
+    if not current().is_main:
         return  # a torchrun rank other than 0: rank 0 holds the lock and writes for all
     roots = {str(Path(p).resolve()): Path(p) for p in locked_workspaces(args)}
     command = shlex.join(["qbench", *args.argv])
@@ -106,9 +106,9 @@ def _lock_workspaces(args: argparse.Namespace, stack: contextlib.ExitStack) -> N
 def _refuse_distributed(args: argparse.Namespace) -> None:
     """Under torchrun with several processes only ``baseline --train`` is distributed; every
     other command would run N times over one workspace."""
-    world = os.environ.get("WORLD_SIZE", "1")
+    world = current().world_size
     training = args.command == "baseline" and not (args.import_path or args.evaluate)
-    if world != "1" and not training:
+    if world > 1 and not training:
         raise QBenchError(
             f"'qbench {args.command}' runs in one process, but torchrun started {world}; only "
             "'baseline --train' trains distributed: run this command without torchrun."

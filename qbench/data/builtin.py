@@ -7,6 +7,7 @@ downloaders run only with ``--download``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from qbench.data import transforms
@@ -219,6 +220,16 @@ def imagenet(config: DataConfig) -> DataSplits:
     return _folder_splits(config, "imagenet", "imagenet")
 
 
+def _open_torchvision(cls, name: str, root: Path, *, train: bool, transform, download: bool):
+    """One split of a torchvision data set; a missing one is a QBenchError naming the fix."""
+    try:
+        return cls(str(root), train=train, transform=transform, download=download)
+    except RuntimeError:
+        raise QBenchError(
+            f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
+        ) from None
+
+
 def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool) -> DataSplits:
     """MNIST or CIFAR-10: the official test split, validation taken out of the training set."""
     import torchvision.datasets as tvd
@@ -232,28 +243,20 @@ def _torchvision_splits(config: DataConfig, name: str, cls_name: str, gray: bool
     ten_t = transforms.build_ten_crop(preset, config.image_size)
     if gray:
         train_t, eval_t, ten_t = (T.Compose([T.Grayscale(3), t]) for t in (train_t, eval_t, ten_t))
+    if name == "cifar10":
+        from qbench.data.cifar import open_cifar10 as open_split
+    else:
+        open_split = functools.partial(_open_torchvision, getattr(tvd, cls_name), name)
+    train = open_split(root, train=True, transform=train_t, download=config.download)
+    train_eval = open_split(root, train=True, transform=eval_t, download=False)
+    test = open_split(root, train=False, transform=eval_t, download=False)  # train fetched both
     info = {"root": str(root), "augment": preset}
     if name == "cifar10":
-        from qbench.data.cifar import open_cifar10
-
-        train = open_cifar10(root, train=True, transform=train_t, download=config.download)
-        train_eval = open_cifar10(root, train=True, transform=eval_t, download=False)
-        test = open_cifar10(root, train=False, transform=eval_t, download=False)
         info["files"] = (
             "the official CIFAR-10 batches (md5 checked)"
             if train.is_official()
             else "not the official CIFAR-10 batches (md5 differs): a subset or re-packed copy"
         )
-    else:
-        cls = getattr(tvd, cls_name)
-        try:
-            train = cls(str(root), train=True, transform=train_t, download=config.download)
-            train_eval = cls(str(root), train=True, transform=eval_t, download=False)
-            test = cls(str(root), train=False, transform=eval_t, download=config.download)
-        except RuntimeError:
-            raise QBenchError(
-                f"{name} is not in {root}; pass --data-root with a folder holding it, or add --download."
-            ) from None
     labels = list(map(int, train.targets))
     # the official test split stays the test split; validation comes out of the training set
     train_idx, val_idx = _split_off(list(range(len(labels))), labels, config.val_fraction, config.seed)

@@ -165,22 +165,18 @@ def split_shared_activations(graph: torch.fx.GraphModule) -> int:
     ("Input partition has more than one output node"). Each call of a stateless activation is a
     single op, so labelling each node as its own call changes nothing else.
     """
-    calls: dict[str, list[torch.fx.Node]] = {}
+    calls: dict[str, list[tuple[torch.fx.Node, type]]] = {}
     for node in graph.graph.nodes:
         stack = node.meta.get("nn_module_stack") if node.op == "call_function" else None
         if stack:
             fqn, cls = list(stack.values())[-1]
-            if _module_class(cls) in STATELESS_ACTIVATIONS:
-                calls.setdefault(fqn, []).append(node)
-    relabelled = 0
-    for fqn, nodes in calls.items():
-        if len(nodes) < 2:
-            continue
-        for node in nodes:
-            cls = _module_class(list(node.meta["nn_module_stack"].values())[-1][1])
-            node.meta["source_fn_stack"] = [(f"{fqn}:{node.name}", cls)]
-            relabelled += 1
-    return relabelled
+            cls = _module_class(cls)
+            if cls in STATELESS_ACTIVATIONS:
+                calls.setdefault(fqn, []).append((node, cls))
+    shared = [(fqn, node, cls) for fqn, group in calls.items() if len(group) > 1 for node, cls in group]
+    for fqn, node, cls in shared:
+        node.meta["source_fn_stack"] = [(f"{fqn}:{node.name}", cls)]
+    return len(shared)
 
 
 def _module_class(cls: Any) -> Any:
