@@ -101,13 +101,32 @@ def cpu_family(machine: str | None = None) -> str | None:
     return None
 
 
+# GPU back-ends that run a precision's graph without its arithmetic: ONNX Runtime's CUDA provider
+# has no int8 convolution or GEMM kernels for QDQ graphs; it dequantizes and computes in fp32
+# (only its TensorRT provider, or TensorRT itself, fuses QDQ into int8 kernels)
+GPU_EMULATED = {
+    ("onnxruntime", "int8"): "ONNX Runtime's CUDA provider runs the QDQ graph's DequantizeLinear, "
+    "then fp32 kernels: int8 storage, fp32 arithmetic",
+}
+
+
 def emulated(
-    precision: str | None, device: str = "cpu", flags: frozenset[str] | None = None, family: str | None = None
+    precision: str | None,
+    device: str = "cpu",
+    flags: frozenset[str] | None = None,
+    family: str | None = None,
+    runner: str | None = None,
 ) -> str | None:
     """'emulated: <reason>' when a variant computing in ``precision`` (its activations, e.g. 'fp16'
-    or 'bf16 ...') has no native arithmetic on this machine's CPU; None when it has, or when
-    that is not a CPU question (a GPU device, an unknown CPU family, a precision not listed)."""
-    if not precision or not device.startswith("cpu"):
+    or 'bf16 ...') has no native arithmetic where it runs: this machine's CPU lacks the
+    instructions, or the GPU ``runner`` has no kernels for it. None when it has, or when that is
+    not known (an unknown CPU family, a precision not listed)."""
+    if not precision:
+        return None
+    if device.startswith("cuda"):
+        reason = GPU_EMULATED.get((runner or "", precision.split()[0].lower()))
+        return f"emulated: {reason}" if reason else None
+    if not device.startswith("cpu"):
         return None
     name = precision.split()[0].lower()
     family = family or cpu_family()

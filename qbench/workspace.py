@@ -21,9 +21,17 @@ from qbench.errors import QBenchError
 from qbench.records.io import atomic_path, remove_stale_temps, write_text
 from qbench.records.result import BenchResult
 
-__all__ = ["Workspace", "atomic_path", "write_text"]
+__all__ = ["CACHE_ENV", "Workspace", "atomic_path", "cache_dir", "write_text"]
 
 FAILED = "failed"  # results/failed/: failed benches kept beside the good record they did not replace
+# qbench's per-machine cache, shared by all workspaces (measured limits, TensorRT timing caches)
+CACHE_ENV = "QBENCH_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$QBENCH_CACHE_DIR, else ~/.cache/qbench."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "qbench"
 
 
 @dataclass(frozen=True)

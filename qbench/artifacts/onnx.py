@@ -42,24 +42,74 @@ SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
 
 
-def providers_for(device: str) -> list[Any]:
+# ONNX Runtime's name for each provider qbench requests, by qbench's short name
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def device_index(device: str) -> int:
+    """N of 'cuda:N' (0 for 'cuda'); ONNX Runtime's device_id counts the visible devices, as torch does."""
+    return int(device.split(":")[1]) if ":" in device else 0
+
+
+def providers_for(
+    device: str,
+    provider: str | None = None,
+    cuda_stream: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> list[Any]:
+    """The providers list for a session on ``device``: the requested GPU provider first (``cuda``
+    by default on a GPU, or ``tensorrt``) with the device and, where given, the CUDA stream it
+    must enqueue on (a torch stream's handle; 0, the default stream, is not accepted by ONNX
+    Runtime), then the CPU provider for any node the GPU one does not take."""
     import onnxruntime as ort
 
-    if not device.startswith("cuda"):
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
+    provider = provider or ("cuda" if device.startswith("cuda") else "cpu")
+    if provider == "cpu":
+        return [PROVIDERS["cpu"]]
+    name = PROVIDERS[provider]
+    if name not in ort.get_available_providers():
+        package = "onnxruntime-gpu" if provider == "cuda" else "onnxruntime-gpu and TensorRT"
         raise BackendUnavailable(
-            "ONNX Runtime has no CUDA provider here; pip install onnxruntime-gpu or pass --device cpu."
+            f"ONNX Runtime has no {name} here; pip install {package} or pass --device cpu."
         )
-    index = int(device.split(":")[1]) if ":" in device else 0
-    return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    settings: dict[str, Any] = {"device_id": device_index(device), **(options or {})}
+    if cuda_stream:  # ONNX Runtime sets has_user_compute_stream itself
+        settings["user_compute_stream"] = str(cuda_stream)
+    gpu = [(name, settings)]
+    if provider == "tensorrt":  # nodes TensorRT does not take run on CUDA, then the CPU
+        gpu.append((PROVIDERS["cuda"], {k: v for k, v in settings.items() if not k.startswith("trt_")}))
+    return [*gpu, PROVIDERS["cpu"]]
+
+
+def check_providers(requested: list[Any], loaded: list[str]) -> None:
+    """A session must run on the provider asked for: ONNX Runtime falls back to the CPU silently
+    when a GPU provider fails to load (missing CUDA or cuDNN libraries, a driver mismatch)."""
+    first = requested[0] if isinstance(requested[0], str) else requested[0][0]
+    if first not in loaded:
+        raise BackendUnavailable(
+            f"ONNX Runtime did not load {first} (the session runs on {', '.join(loaded) or 'nothing'}): its "
+            "libraries (CUDA, cuDNN, TensorRT) are missing or do not match this driver; check "
+            "'python -c \"import onnxruntime; onnxruntime.preload_dlls()\"' or pass --device cpu."
+        )
 
 
 def open_session(
-    path: Path, mode: str, threads: int | None = None, device: str = "cpu", profile_prefix: str | None = None
+    path: Path,
+    mode: str,
+    threads: int | None = None,
+    device: str = "cpu",
+    profile_prefix: str | None = None,
+    provider: str | None = None,
+    cuda_stream: int | None = None,
+    provider_options: dict[str, Any] | None = None,
 ):
-    """An optimized InferenceSession, or a one-sentence error for a missing or corrupt file;
-    ``profile_prefix``: the same session with ONNX Runtime's per-node profiling on."""
+    """An optimized InferenceSession on the provider asked for (checked: no silent CPU fallback),
+    or a one-sentence error for a missing or corrupt file; ``profile_prefix``: the same session
+    with ONNX Runtime's per-node profiling on."""
     import onnxruntime as ort
 
     path = Path(path)
@@ -75,16 +125,40 @@ def open_session(
     if profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
+    providers = providers_for(device, provider, cuda_stream, provider_options)
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers_for(device))
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except QBenchError:
         raise
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, Fail, InvalidGraph, ...
         raise corrupt_artifact(path, mode, exc, what="ONNX model") from None
+    check_providers(providers, session.get_providers())
+    return session
+
+
+# provider options that name a folder: recorded relative to the variant's folder, so it can move
+CACHE_OPTIONS = ("trt_engine_cache_path", "trt_timing_cache_path")
+
+
+def recorded_provider_options(variant: VariantRecord, variant_dir: Path) -> dict[str, str]:
+    """The GPU provider options the variant was converted with, cache folders made absolute."""
+    options = dict(variant.details.get("provider_options") or {})
+    for key in CACHE_OPTIONS:
+        if key in options:
+            options[key] = str(Path(variant_dir) / options[key])
+    return options
 
 
 def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None):
-    return open_session(path, variant.mode, threads=threads, device=device)
+    gpu_options = recorded_provider_options(variant, Path(path).parent) if device.startswith("cuda") else None
+    return open_session(
+        path,
+        variant.mode,
+        threads=threads,
+        device=device,
+        provider=variant.details.get("provider"),
+        provider_options=gpu_options,
+    )
 
 
 FORMAT = register_format(

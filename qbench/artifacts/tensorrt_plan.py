@@ -1,4 +1,10 @@
-"""``tensorrt-plan``: a serialized TensorRT engine, deserialized on the device it runs on."""
+"""``tensorrt-plan``: a serialized TensorRT engine, deserialized on the device it runs on.
+
+Besides the format's save/load pair, ``run_once`` runs a few batches through one optimization
+profile of a deserialized engine: the exporter checks every engine it builds against PyTorch with
+it (the runners layer, which times engines, is out of an exporter's reach), so it stays minimal:
+a fresh execution context per call, synchronized after every batch.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,25 @@ class Plan:
     runtime: Any
     engine: Any
 
+    def io_names(self) -> tuple[str, list[str]]:
+        """The engine's one input and its outputs, by name."""
+        engine = self.engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == self.trt.TensorIOMode.INPUT]
+        if len(inputs) != 1:
+            raise QBenchError(
+                f"the engine has {len(inputs)} inputs, not one image batch; rebuild it with qbench quantize."
+            )
+        return inputs[0], [n for n in names if n not in inputs]
+
+    def profile_batches(self, input_name: str) -> list[tuple[int, int, int]]:
+        """(min, opt, max) batch of each optimization profile, as the engine holds them."""
+        shapes = [
+            self.engine.get_tensor_profile_shape(input_name, i)
+            for i in range(self.engine.num_optimization_profiles)
+        ]
+        return [(int(lo[0]), int(opt[0]), int(hi[0])) for lo, opt, hi in shapes]
+
 
 def save(path: Path, serialized: bytes) -> Path:
     with atomic_path(path) as tmp:
@@ -28,7 +53,8 @@ def save(path: Path, serialized: bytes) -> Path:
     return Path(path)
 
 
-def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None) -> Plan:
+def deserialize(path: Path, mode: str) -> Plan:
+    """The engine in ``path`` on the current CUDA device; ``mode`` names the fix in errors."""
     import torch
 
     if not torch.cuda.is_available():
@@ -39,16 +65,88 @@ def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: in
         import tensorrt as trt
     except ImportError:
         raise BackendUnavailable("tensorrt is not installed; pip install 'qbench[gpu]'.") from None
-    require_artifact(path, variant.mode, what="engine")
+    require_artifact(path, mode, what="engine")
     logger = trt.Logger(trt.Logger.WARNING)
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
     if engine is None:
         raise QBenchError(
             f"engine {path} cannot be deserialized (corrupt, truncated or built by another "
-            f"TensorRT/GPU); rerun 'qbench quantize --mode {variant.mode}' on this machine."
+            f"TensorRT/GPU); rerun 'qbench quantize --mode {mode}' on this machine."
         )
     return Plan(trt, logger, runtime, engine)
+
+
+def load(path: Path, variant: VariantRecord, *, device: str = "cpu", threads: int | None = None) -> Plan:
+    return deserialize(path, variant.mode)
+
+
+def torch_dtype(trt: Any, dtype: Any):
+    """The torch dtype of a TensorRT tensor dtype (the I/O types an image classifier's engine has)."""
+    import torch
+
+    table = {
+        trt.DataType.FLOAT: torch.float32,
+        trt.DataType.HALF: torch.float16,
+        trt.DataType.INT8: torch.int8,
+        trt.DataType.INT32: torch.int32,
+        trt.DataType.BOOL: torch.bool,
+    }
+    if hasattr(trt.DataType, "BF16"):
+        table[trt.DataType.BF16] = torch.bfloat16
+    if dtype not in table:
+        raise QBenchError(
+            f"the engine has an input or output of type {dtype}, which qbench cannot feed; rebuild it with qbench quantize."
+        )
+    return table[dtype]
+
+
+def run_once(plan: Plan, batches: list[Any], profile_index: int) -> list[Any]:
+    """The engine's first output for each of ``batches`` (CPU tensors of one shape) on
+    optimization profile ``profile_index``, as float32 CPU tensors: one fresh execution context,
+    its profile and input shape set and checked, torch CUDA buffers, execute_async_v3 on a torch
+    stream, synchronized after each batch."""
+    import torch
+
+    engine = plan.engine
+    input_name, output_names = plan.io_names()
+    input_dtype = torch_dtype(plan.trt, engine.get_tensor_dtype(input_name))
+    stream = torch.cuda.Stream()
+    context = engine.create_execution_context()
+    if context is None:
+        raise QBenchError(
+            "TensorRT could not create an execution context (out of GPU memory?); free the GPU and retry."
+        )
+    if not context.set_optimization_profile_async(profile_index, stream.cuda_stream):
+        raise QBenchError(
+            f"TensorRT refused optimization profile {profile_index}; rebuild the engine with qbench quantize."
+        )
+    shape = tuple(batches[0].shape)
+    if not context.set_input_shape(input_name, shape):
+        raise QBenchError(
+            f"TensorRT refused input shape {shape} on profile {profile_index}; "
+            "rebuild the engine with qbench quantize --batch-sizes including that batch size."
+        )
+    outputs = {
+        name: torch.empty(
+            tuple(context.get_tensor_shape(name)),
+            dtype=torch_dtype(plan.trt, engine.get_tensor_dtype(name)),
+            device="cuda",
+        )
+        for name in output_names
+    }
+    for name, tensor in outputs.items():
+        context.set_tensor_address(name, tensor.data_ptr())
+    results = []
+    for batch in batches:
+        x = batch.to("cuda", input_dtype).contiguous()
+        context.set_tensor_address(input_name, x.data_ptr())
+        stream.wait_stream(torch.cuda.current_stream())  # the input copy came first, on that stream
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
+        stream.synchronize()
+        results.append(outputs[output_names[0]].float().cpu())
+    return results
 
 
 FORMAT = register_format(

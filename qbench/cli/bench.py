@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=d.repeats,
         help="run the whole sweep R times interleaved; median of medians",
     )
-    p.add_argument("--device", default=d.device, help=f"cpu or cuda (default: {d.device})")
+    add_device_args(p)
     p.add_argument(
         "--cv-threshold",
         type=float,
@@ -86,6 +86,30 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
         "--iters", type=int, default=iters, help=f"at least this many timed iterations (default: {iters})"
     )
     p.add_argument("--threads", type=int, help="intra-op threads (torch, ONNX Runtime); default: torch's")
+
+
+def add_device_args(p: argparse.ArgumentParser) -> None:
+    """--device, --cuda-graph, --tf32: shared by 'qbench bench' and 'qbench run'."""
+    d = BenchOptions()
+    p.add_argument("--device", default=d.device, help=f"cpu, cuda or cuda:N (default: {d.device})")
+    p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="GPU: capture each batch size's call as a CUDA graph and time its replay (torch and TensorRT runners)",
+    )
+    p.add_argument(
+        "--tf32",
+        type=_on_off,
+        default=d.tf32,
+        metavar="on|off",
+        help="GPU: TF32 tensor-core math for fp32 matmuls and convolutions (default: each back-end's own; recorded)",
+    )
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text.lower() == "on"
 
 
 def add_budget_arg(p: argparse.ArgumentParser, budget: float | None) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from qbench.cli.common import add_workspace_args, parse_name_list, progress, workspace_of
+from qbench.cli.common import (
+    add_workspace_args,
+    joined,
+    parse_int_list,
+    parse_name_list,
+    progress,
+    workspace_of,
+)
 from qbench.records import QuantizeOptions
 from qbench.records.config import CALIB_METHODS, ENGINES
 
@@ -46,6 +53,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--qat-max-batches", type=int, default=d.qat_max_batches, help="cap per QAT epoch (0: whole epochs)"
     )
     parser.add_argument("--device", default=d.device, help="cpu or cuda (TensorRT and ORT-CUDA need cuda)")
+    parser.add_argument(
+        "--batch-sizes",
+        type=parse_int_list,
+        default=d.batch_sizes,
+        help="comma-separated batch sizes the TensorRT engines are built for, one optimization profile "
+        f"each (bench only these; default: {joined(d.batch_sizes)})",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     add_workspace_args(parser)
     parser.set_defaults(func=run)
@@ -63,6 +77,7 @@ def options_from_args(args: argparse.Namespace) -> QuantizeOptions:
         qat_max_batches=args.qat_max_batches or None,  # 0: no cap
         device=args.device,
         seed=args.seed,
+        batch_sizes=args.batch_sizes,
     )
 
 
@@ -83,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     require_workspace_writable(ws, ws.variants_dir)
     require_device(options.device)
     require_batches_fit(ws, [options.calib_batch_size], "--calib-batch-size")
+    require_batches_fit(ws, options.batch_sizes, "--batch-sizes")  # the engines are verified at each
     with progress(transient=True) as bar:
         records = pipeline.quantize(ws, selected, options, bar)
     for record in records:

@@ -22,7 +22,7 @@ from qbench.cli.common import (
 
 def add_parser(sub) -> None:
     from qbench.cli.baseline import add_data_args, add_model_arg, add_training_length_args
-    from qbench.cli.bench import add_budget_arg, add_sweep_args
+    from qbench.cli.bench import add_budget_arg, add_device_args, add_sweep_args
     from qbench.pipeline.run import RunOptions
 
     d = RunOptions()
@@ -62,6 +62,7 @@ def add_parser(sub) -> None:
     )
     add_sweep_args(p)
     add_budget_arg(p, d.bench.max_seconds_per_batch)
+    add_device_args(p)  # --device: training, conversion and bench alike
     p.add_argument(
         "--no-profile",
         dest="profile",
@@ -91,14 +92,20 @@ def options_from_args(args: argparse.Namespace):
             qat_epochs=args.qat_epochs,
             qat_max_batches=args.qat_max_batches or None,  # 0: no cap
             seed=args.seed,
+            device=args.device,
+            batch_sizes=args.batch_sizes,  # the engines' optimization profiles follow the sweep
         ),
         bench=BenchOptions(
+            device=args.device,
+            cuda_graph=args.cuda_graph,
+            tf32=args.tf32,
             batch_sizes=args.batch_sizes,
             warmup=args.warmup,
             iters=args.iters,
             threads=args.threads,
             max_seconds_per_batch=args.max_seconds_per_batch,
             profile=args.profile,
+            profile_emulated=RunOptions().bench.profile_emulated,
         ),
         formats=args.report,
         force=args.force,

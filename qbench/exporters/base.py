@@ -34,7 +34,7 @@ from qbench import __version__, capabilities
 from qbench.errors import QBenchError
 from qbench.records import BaselineRef, CalibrationInfo, QatInfo, QuantizeOptions, VariantRecord
 from qbench.records.io import sha256_of
-from qbench.records.variant import OpsUnit
+from qbench.records.variant import DEVICE_KINDS, OpsUnit
 from qbench.registry import Registry
 from qbench.workspace import Workspace
 
@@ -80,15 +80,22 @@ def register_exporter(
     description: str = "",
     ops_unit: OpsUnit = "GFLOP/s",
     libraries: Iterable[str] = ("torch",),
+    devices: Iterable[str] = DEVICE_KINDS,
 ):
     """Register ``export(ctx, out_dir) -> Converted`` as ``mode``.
 
     requires: capability names (qbench.capabilities) checked before converting; runner: the
     runners registry name that executes the artifact; ops_unit: GOP/s for integer arithmetic,
-    GFLOP/s otherwise; libraries: the distributions whose versions go into the provenance.
+    GFLOP/s otherwise; libraries: the distributions whose versions go into the provenance;
+    devices: the device kinds the artifact runs on (bench skips the variant elsewhere, saying so).
     """
     if ops_unit not in get_args(OpsUnit):
         raise ValueError(f"exporter {mode!r}: ops_unit must be one of {get_args(OpsUnit)}, not {ops_unit!r}")
+    devices = tuple(devices)
+    if not devices or set(devices) - set(DEVICE_KINDS):
+        raise ValueError(
+            f"exporter {mode!r}: devices must be a non-empty subset of {DEVICE_KINDS}, not {devices}"
+        )
     unknown = sorted(set(requires) - set(capabilities.CHECKS))
     if unknown:
         raise ValueError(f"exporter {mode!r} requires unknown capabilities {unknown}")
@@ -99,6 +106,7 @@ def register_exporter(
         description=description,
         ops_unit=ops_unit,
         libraries=tuple(libraries),
+        devices=devices,
     )
 
 
@@ -180,6 +188,7 @@ def run_export(mode: str, ctx: ExportContext) -> VariantRecord:
         description=entry.meta["description"],
         baseline=ctx.baseline(),
         requires=list(entry.meta["requires"]),
+        devices=list(entry.meta["devices"]),
         ops_unit=entry.meta["ops_unit"],
         options=ctx.options,
         tool_versions=tool_versions(entry.meta["libraries"]),

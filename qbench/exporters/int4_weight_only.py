@@ -123,6 +123,7 @@ capabilities.register_capability(CAPABILITY, _unavailable)
 @register_exporter(
     MODE,
     requires=("torchao", CAPABILITY),
+    devices=("cpu",),  # packed in a CPU layout
     ops_unit="GFLOP/s",  # weight-only: the arithmetic stays floating point
     libraries=("torch", "torchao"),
     description="torchao INT4 weight-only on Linear layers (convolutions and activations stay FP32)",

@@ -19,6 +19,7 @@ from qbench.exporters.int8_ptq import check_quantized, eager_quantized_ops
     "int8-dynamic",
     requires=("ao-eager",),
     ops_unit="GOP/s",
+    devices=("cpu",),  # torch.ao's dynamic quantized Linear has CPU kernels only
     libraries=("torch",),
     description="dynamic INT8 on Linear layers (weights int8, activations quantized per batch)",
 )

@@ -531,6 +531,7 @@ def save_int8(
 @register_exporter(
     "int8-ptq",
     ops_unit="GOP/s",
+    devices=("cpu",),  # the x86 quantized engine and the X86InductorQuantizer's kernels
     libraries=LIBRARIES,
     description="static INT8 PTQ: per-channel weights, calibrated activations (x86 eager or PT2E)",
 )

@@ -55,10 +55,17 @@ def _quiet_export():
 
 def export_fp32_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> dict[str, Any]:
     """torch.onnx.export (dynamo) with a dynamic batch axis, weights inside the one file."""
+    return export_module_onnx(copy.deepcopy(model).eval(), example, path)
+
+
+def export_module_onnx(module: Any, example: torch.Tensor, path: Path) -> dict[str, Any]:
+    """``module`` (an nn.Module or a PT2E graph, used as it is) through the dynamo exporter, with
+    the dynamic batch axis every ONNX variant has; a converted PT2E graph's
+    quantize/dequantize ops come out as QuantizeLinear/DequantizeLinear (onnxscript's torchlib)."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     with _quiet_export():
         program = torch.onnx.export(
-            copy.deepcopy(model).eval(),
+            module,
             (example,),
             input_names=[INPUT],
             output_names=[OUTPUT],
@@ -97,10 +104,18 @@ def fp32_onnx(ctx: ExportContext) -> Iterator[Path]:
 
 
 def verify(
-    ctx: ExportContext, path: Path, mode: str, tolerance: tuple[float, float] | None
+    ctx: ExportContext,
+    path: Path,
+    mode: str,
+    tolerance: tuple[float, float] | None,
+    provider: str | None = None,
+    provider_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``path`` in a real InferenceSession on a batch of 2 and compare with PyTorch."""
-    session = onnx_format.open_session(path, mode, device=ctx.options.device)
+    """Run ``path`` in a real InferenceSession (on ``provider``, default: the device's) on a batch
+    of 2 and compare with PyTorch."""
+    session = onnx_format.open_session(
+        path, mode, device=ctx.options.device, provider=provider, provider_options=provider_options
+    )
     x = ctx.example_input(2)
     with torch.inference_mode():
         expected = ctx.model(x).float().numpy()
@@ -210,9 +225,22 @@ def reduce_range_for(device: str) -> bool:
 
 
 def quantize_qdq(
-    ctx: ExportContext, source: Path, dest: Path, symmetric_activations: bool = False
+    ctx: ExportContext,
+    source: Path,
+    dest: Path,
+    *,
+    symmetric_activations: bool,
+    quantize_bias: bool,
+    reduce_range: bool,
 ) -> CalibrationInfo:
-    """quant_pre_process + quantize_static: QDQ, per-channel S8S8, the chosen calibration method.
+    """quant_pre_process + quantize_static: QDQ, per-channel symmetric S8S8 weights, the chosen
+    calibration method. onnx-int8 and the TensorRT variants share it and differ in the options:
+
+    - symmetric_activations: int8 activations with zero point 0 (TensorRT accepts no other),
+      else asymmetric (ONNX Runtime's default, a little more range for ReLU outputs);
+    - quantize_bias: int32 bias behind a DequantizeLinear (ONNX Runtime's default, fused into its
+      int8 kernels); TensorRT's parser refuses an int32 DequantizeLinear, so it keeps float biases;
+    - reduce_range: 7-bit weights (see reduce_range_for).
 
     QDQ S8S8 rather than QOperator or U8 activations: ONNX Runtime fuses the QDQ pairs into the same
     x86 int8 kernels either way (measured on the dev VM, AlexNet 224 batch 1, 2 threads: QDQ S8S8,
@@ -241,11 +269,15 @@ def quantize_qdq(
                 reader,
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
-                reduce_range=reduce_range_for(ctx.options.device),
+                reduce_range=reduce_range,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=getattr(CalibrationMethod, ORT_CALIB[method]),
-                extra_options={"ActivationSymmetric": symmetric_activations},
+                extra_options={
+                    "ActivationSymmetric": symmetric_activations,
+                    "WeightSymmetric": True,
+                    "QuantizeBias": quantize_bias,
+                },
             )
         shutil.rmtree(tmp, ignore_errors=True)
     note = "histogram maps to ORT's Percentile (99.999th)" if method == "histogram" else None
@@ -275,7 +307,14 @@ def count_qdq(path: Path) -> dict[str, int]:
 def export_onnx_int8(ctx: ExportContext, out_dir: Path) -> Converted:
     artifact = "model-int8.onnx"
     with fp32_onnx(ctx) as source:
-        calibration = quantize_qdq(ctx, source, out_dir / artifact)
+        calibration = quantize_qdq(
+            ctx,
+            source,
+            out_dir / artifact,
+            symmetric_activations=False,
+            quantize_bias=True,
+            reduce_range=reduce_range_for(ctx.options.device),
+        )
     check = verify(ctx, out_dir / artifact, "onnx-int8", None)
     return _converted(
         artifact,

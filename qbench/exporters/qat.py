@@ -144,24 +144,17 @@ def _prepare(ctx: ExportContext, engine: str):
         ) from None
 
 
-@register_exporter(
-    "qat",
-    ops_unit="GOP/s",
-    libraries=LIBRARIES,
-    description="quantization-aware training (fake-quant fine-tuning), then converted like int8-ptq",
-)
-def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
+def fine_tune(ctx: ExportContext, prepared: Any, engine: str, mode: str = "qat") -> QatInfo:
+    """Fake-quant fine-tuning of ``prepared`` (a model of ``engine``: x86 or pt2e), in place:
+    SGD on the training split, observers frozen after OBSERVER_FREEZE of the steps and batch norm
+    after BN_FREEZE, validation accuracy (fake-quant) after each epoch."""
     from qbench.data.registry import loader
 
     opts = ctx.options
-    choice = choose_engine(ctx, out_dir)
-    engine = choice["engine"]
     torch.manual_seed(opts.seed)
     data = ctx.data
     val = list(loader(data.val, 64))
     fp32_val = _accuracy(ctx.model, val)
-    with quiet():
-        prepared = _prepare(ctx, engine)
     phases = _Phases(engine, prepared)
     optimizer = torch.optim.SGD(prepared.parameters(), lr=opts.qat_lr, momentum=0.9)
     steps_per_epoch = len(loader(data.train, BATCH_SIZE))
@@ -174,7 +167,7 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
         task = None
         if ctx.progress:
             task = ctx.progress.add_task(
-                f"qat epoch {epoch}/{opts.qat_epochs}", total=steps_per_epoch, status=""
+                f"{mode} epoch {epoch}/{opts.qat_epochs}", total=steps_per_epoch, status=""
             )
         phases.train()
         loss_sum = correct = seen = 0
@@ -204,9 +197,7 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
                 epoch=epoch, train_loss=loss_sum / seen, train_acc=100.0 * correct / seen, val_acc=val_acc
             )
         )
-    converted = eager_convert(prepared) if engine == "x86" else pt2e_convert(prepared)
-    result = save_int8(choice, converted, ctx, out_dir, "model-qat")
-    result.qat = QatInfo(
+    return QatInfo(
         epochs=opts.qat_epochs,
         lr=opts.qat_lr,
         optimizer="SGD, momentum 0.9",
@@ -219,4 +210,22 @@ def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
         history=history,
         data="train split (training augmentation); val_acc on the val split with fake-quant",
     )
+
+
+@register_exporter(
+    "qat",
+    ops_unit="GOP/s",
+    devices=("cpu",),  # converted to int8-ptq's CPU engines
+    libraries=LIBRARIES,
+    description="quantization-aware training (fake-quant fine-tuning), then converted like int8-ptq",
+)
+def export_qat(ctx: ExportContext, out_dir: Path) -> Converted:
+    choice = choose_engine(ctx, out_dir)
+    engine = choice["engine"]
+    with quiet():
+        prepared = _prepare(ctx, engine)
+    qat = fine_tune(ctx, prepared, engine)
+    converted = eager_convert(prepared) if engine == "x86" else pt2e_convert(prepared)
+    result = save_int8(choice, converted, ctx, out_dir, "model-qat")
+    result.qat = qat
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from qbench.baselines.metrics import accuracy_stats, agreement
 from qbench.workspace import Workspace, atomic_path
@@ -27,9 +28,13 @@ def collect_logits(runner, dataset, batch_size: int = 64) -> tuple[np.ndarray, n
     from qbench.data.views import collect_logits as collect_views
 
     def forward(x):
+        n = len(x)
+        size = runner.batch_size_for(n)  # an engine built for fixed batch sizes takes no other
+        if size != n:  # filled up with the batch's own images; their logits are dropped
+            x = x[torch.arange(size) % n]
         out = runner.infer(runner.prepare(x))
         runner.sync()
-        return runner.to_logits(out)
+        return runner.to_logits(out)[:n]
 
     return collect_views(forward, dataset, batch_size)
 

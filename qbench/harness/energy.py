@@ -14,7 +14,6 @@ them with a fake powercap tree and fake counters.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qbench.harness.gpu_telemetry import NvmlDevice, cuda_identity, import_nvml
 from qbench.records import EnergyPoint, EnergyStats
 
 POWERCAP = Path("/sys/class/powercap")
@@ -92,41 +92,34 @@ class NvmlReader:
 
     def __init__(self, index: int = 0, uuid: str | None = None, nvml: Any = None) -> None:
         self.reason: str | None = None
-        self.handle = None
-        self.nvml = nvml
+        self.device: NvmlDevice | None = None
         self.label = f"GPU {uuid or index}"
-        if self.nvml is None:
-            try:
-                import pynvml as nvml_module
-            except ImportError:
-                self.reason = "n/a (NVML is not available: pip install nvidia-ml-py)"
-                return
-            self.nvml = nvml_module
+        if nvml is None:
+            nvml = import_nvml()
+        if nvml is None:
+            self.reason = "n/a (NVML is not available: pip install nvidia-ml-py)"
+            return
         try:
-            self.nvml.nvmlInit()
-            if uuid:
-                # by UUID: NVML numbers every device, torch only the visible ones
-                self.handle = self.nvml.nvmlDeviceGetHandleByUUID(uuid)
-            else:
-                self.handle = self.nvml.nvmlDeviceGetHandleByIndex(index)
+            self.device = NvmlDevice.open(index, uuid, nvml)
             self.read()
         except Exception as exc:  # NVMLError_NotSupported before Volta, no driver, ...
-            self.handle, self.reason = None, f"n/a (NVML has no energy counter for {self.label}: {exc})"
+            self.close()
+            self.device, self.reason = None, f"n/a (NVML has no energy counter for {self.label}: {exc})"
 
     @property
     def source(self) -> str:
         return f"NVML nvmlDeviceGetTotalEnergyConsumption ({self.label})"
 
     def read(self) -> list[int]:
-        return [int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))]
+        assert self.device is not None
+        return [int(self.device.nvml.nvmlDeviceGetTotalEnergyConsumption(self.device.handle))]
 
     def joules(self, before: list[int], after: list[int]) -> float:
         return (after[0] - before[0]) / 1e3  # millijoules; a 64-bit counter does not wrap
 
     def close(self) -> None:
-        if self.nvml is not None and self.handle is not None:
-            with contextlib.suppress(Exception):  # shutting down is best effort
-                self.nvml.nvmlShutdown()
+        if self.device is not None:
+            self.device.close()
 
 
 @dataclass
@@ -142,7 +135,7 @@ class Meter:
     @classmethod
     def for_device(cls, device: str, rapl_root: Path = POWERCAP) -> Meter:
         if device.startswith("cuda"):
-            reader: Any = NvmlReader(*_cuda_identity(device))
+            reader: Any = NvmlReader(*cuda_identity(device))
         else:
             reader = RaplReader(rapl_root)
         if reader.reason:
@@ -190,17 +183,6 @@ class Meter:
         return EnergyStats(
             source=self.reader.source, window=WINDOW, scope=self.reader.scope, points=list(self.points)
         )
-
-
-def _cuda_identity(device: str) -> tuple[int, str | None]:
-    """torch's index of ``device`` and its UUID as NVML spells it ('GPU-...')."""
-    import torch
-
-    index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
-    uuid = str(getattr(torch.cuda.get_device_properties(index), "uuid", "") or "") or None
-    if uuid and not uuid.startswith("GPU-"):
-        uuid = f"GPU-{uuid}"
-    return index, uuid
 
 
 def _read_int(path: Path) -> int:

@@ -167,8 +167,10 @@ def bench_modes(
     from qbench import env
 
     remove_stale_job_dirs()
-    # started first: its imports run while this process reads the baseline and the machine
-    server = ForkServer().start() if options.isolate and forkserver.available() else None
+    # started first: its imports run while this process reads the baseline and the machine. Not
+    # for a GPU: a CUDA context does not survive fork, so each variant gets a fresh interpreter
+    forking = options.isolate and forkserver.available() and not options.device.startswith("cuda")
+    server = ForkServer().start() if forking else None
     runs: dict[str, list[BenchResult]] = {m: [] for m in modes}
     merged: dict[str, BenchResult] = {}
     try:

@@ -42,8 +42,8 @@ from qbench.records import (
     MachineLimits,
     PeakMeasurement,
 )
+from qbench.workspace import cache_dir
 
-CACHE_ENV = "QBENCH_CACHE_DIR"
 # how a bench obtains limits missing from the cache: measure them in full (the default), quickly
 # (test suites, CI smoke runs: the record says "quick"), or not at all (no roofline)
 BENCH_ENV = "QBENCH_LIMITS"
@@ -80,12 +80,6 @@ QUICK = Plan(16 * MIB, 32 * MIB, 3, 128, 256, 0.05, 0.02, 2, 5, 256, 512)
 
 # ---------------------------------------------------------------------------------------------
 # cache
-
-
-def cache_dir() -> Path:
-    """$QBENCH_CACHE_DIR, else ~/.cache/qbench."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "qbench"
 
 
 def cache_path(fingerprint: str) -> Path:

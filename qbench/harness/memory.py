@@ -7,20 +7,25 @@ The peak comes from two sources, whichever is higher:
 - Linux's own high-water mark ``VmHWM`` in /proc/self/status, reset before the measured
   section by writing 5 to /proc/self/clear_refs, which sees every peak however short.
 
-GPU: torch's peak allocated/reserved bytes since the reset, and NVML's per-process figure
-when ``pynvml`` (nvidia-ml-py) is installed.
+GPU: over the sweep, the highest of the batch sizes' figures from
+:mod:`qbench.harness.gpu_telemetry` (torch's peak allocated/reserved bytes, NVML's per-process
+figure where ``pynvml`` (nvidia-ml-py) is installed, the device found by its UUID).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+from qbench.harness import gpu_telemetry
+from qbench.records import GpuTelemetry
 
 MB = 2**20
 _STATUS = Path("/proc/self/status")
@@ -106,14 +111,24 @@ class PeakWatcher:
 
 
 def reset_gpu_peak(device: str) -> None:
+    """Reset torch's peak counters of ``device`` itself (not whichever device is current)."""
     if device.startswith("cuda"):
         import torch
 
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(gpu_telemetry.device_index(device, torch.cuda.current_device))
 
 
-def gpu_memory(device: str) -> tuple[dict[str, float | None], list[str]]:
-    """Peak GPU memory of this process in MiB, and notes for what could not be measured."""
+def gpu_memory(
+    device: str, windows: Sequence[GpuTelemetry] = ()
+) -> tuple[dict[str, float | None], list[str]]:
+    """Peak GPU memory of this process over the sweep in MiB, and notes for what could not be measured.
+
+    ``windows`` are the batch sizes' telemetry from a :class:`~qbench.harness.gpu_telemetry.GpuMonitor`:
+    it resets torch's peaks per batch size, so torch's counters would now hold the last batch size's
+    only; the sweep's peaks are the highest of the windows', the NVML figure the highest of its
+    samples, and the monitor's own notes say what could not be read. Without windows: torch's peaks
+    since :func:`reset_gpu_peak` and one NVML reading of this process, taken now.
+    """
     out: dict[str, float | None] = {
         "gpu_peak_allocated_mb": None,
         "gpu_peak_reserved_mb": None,
@@ -121,32 +136,43 @@ def gpu_memory(device: str) -> tuple[dict[str, float | None], list[str]]:
     }
     if not device.startswith("cuda"):
         return out, ["GPU memory: n/a (CPU run)"]
+    if windows:
+        out["gpu_peak_allocated_mb"] = _highest(w.peak_allocated_mb for w in windows)
+        out["gpu_peak_reserved_mb"] = _highest(w.peak_reserved_mb for w in windows)
+        out["gpu_nvml_mb"] = _highest(w.nvml_process_mb for w in windows)
+        return out, []
     import torch
 
     if not torch.cuda.is_available():
         return out, ["GPU memory: n/a (no CUDA device)"]
-    out["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / MB
-    out["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / MB
-    nvml, note = _nvml_process_mb(torch.cuda.current_device())
+    index, uuid = gpu_telemetry.cuda_identity(device, torch.cuda)
+    out["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated(index) / MB
+    out["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved(index) / MB
+    nvml, note = _nvml_process_mb(index, uuid, gpu_telemetry.import_nvml())
     out["gpu_nvml_mb"] = nvml
     return out, [note] if note else []
 
 
-def _nvml_process_mb(index: int) -> tuple[float | None, str | None]:
-    try:
-        import pynvml
-    except ImportError:
+def _highest(values: Iterable[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+def _nvml_process_mb(index: int, uuid: str | None, nvml: Any) -> tuple[float | None, str | None]:
+    """This process's usedGpuMemory on the GPU with this UUID now, or None and the reason."""
+    if nvml is None:
         return None, "GPU NVML per-process memory: n/a (pip install nvidia-ml-py)"
     try:
-        pynvml.nvmlInit()
+        gpu = gpu_telemetry.NvmlDevice.open(index, uuid, nvml)
         try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
-                    return proc.usedGpuMemory / MB, None
+            entry = gpu_telemetry.find_process(
+                nvml.nvmlDeviceGetComputeRunningProcesses(gpu.handle), os.getpid()
+            )
         finally:
-            with contextlib.suppress(Exception):
-                pynvml.nvmlShutdown()
+            gpu.close()
     except Exception as exc:  # NVML raises its own error types for unsupported queries
         return None, f"GPU NVML per-process memory: n/a ({exc})"
-    return None, "GPU NVML per-process memory: n/a (this process is not listed, e.g. inside a container)"
+    if entry is None:
+        return None, "GPU NVML per-process memory: n/a (this process is not listed, e.g. inside a container)"
+    if entry.usedGpuMemory is None:
+        return None, "GPU NVML per-process memory: n/a (NVML has no usedGpuMemory for this process)"
+    return entry.usedGpuMemory / MB, None

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.stats import binom
 
 from qbench.harness.timing import TimingRun
-from qbench.records import LatencyStats
+from qbench.records import HostLatency, LatencyStats
 
 TAIL_SAMPLES = 10
 PERCENTILES = {"p90": 90.0, "p95": 95.0, "p99": 99.0}
@@ -154,8 +154,25 @@ def latency_stats(
     )
 
 
+def host_latency(samples_ms: list[float] | None) -> HostLatency | None:
+    """The wall-clock summary of a GPU run's calls (None: a CPU run, whose samples are wall time)."""
+    if not samples_ms:
+        return None
+    a = np.asarray(samples_ms, dtype=np.float64)
+    p50, p95, p99 = (float(v) for v in np.percentile(a, [50, 95, 99]))
+    return HostLatency(
+        median_ms=p50,
+        mean_ms=float(a.mean()),
+        min_ms=float(a.min()),
+        max_ms=float(a.max()),
+        p95_ms=p95,
+        p99_ms=p99,
+        samples_ms=[float(v) for v in a],
+    )
+
+
 def from_run(run: TimingRun, batch_size: int, cv_threshold: float = DEFAULT_CV_THRESHOLD) -> LatencyStats:
-    return latency_stats(
+    result = latency_stats(
         run.samples_ms,
         batch_size,
         run.total_s,
@@ -165,6 +182,8 @@ def from_run(run: TimingRun, batch_size: int, cv_threshold: float = DEFAULT_CV_T
         sync=run.sync,
         stopped_by=run.stopped_by,
     )
+    result.host = host_latency(run.host_samples_ms)
+    return result
 
 
 def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THRESHOLD) -> LatencyStats:
@@ -200,4 +219,7 @@ def merge_repeats(runs: list[LatencyStats], cv_threshold: float = DEFAULT_CV_THR
     merged.per_image_ms = merged.median_ms / merged.batch_size
     merged.noisy = robust_cv(merged.iqr_ms, merged.median_ms) > cv_threshold
     merged.repeats = medians
+    if all(r.host is not None for r in runs):
+        merged.host = host_latency([s for r in runs for s in r.host.samples_ms])
+    merged.gpu = runs[0].gpu  # what the device did in the first run, like the memory figures
     return merged

@@ -21,7 +21,7 @@ import torch
 from qbench import capabilities
 from qbench.errors import QBenchError
 from qbench.harness import accuracy as acc
-from qbench.harness import efficiency, energy, memory, roofline, stats
+from qbench.harness import efficiency, energy, gpu_telemetry, memory, roofline, stats
 from qbench.harness.timing import time_call
 from qbench.records import (
     BaselineRef,
@@ -34,6 +34,7 @@ from qbench.records import (
     ModelFacts,
     VariantRecord,
 )
+from qbench.records.variant import device_kind
 from qbench.workspace import Workspace
 
 # called as progress(mode, batch_size) after each batch size is measured
@@ -50,17 +51,31 @@ def skip_reason(variant: VariantRecord, options: BenchOptions) -> str | None:
         return variant.skip_reason or "skipped at conversion"
     if variant.status != "ok":
         return f"variant status is {variant.status!r}; rerun 'qbench quantize --mode {variant.mode}'"
-    requires = tuple(variant.requires)
-    if options.device.startswith("cuda"):
-        requires = ("cuda", *requires)
-    reason = capabilities.first_missing(requires)
-    if reason:
-        return reason
     from qbench.runners.base import RUNNERS  # the registry imports its built-in runners on lookup
 
     if variant.runner not in RUNNERS:
         return f"runner {variant.runner!r} is not available in this qbench installation"
-    return None
+    reason = device_mismatch(variant, RUNNERS.get(variant.runner).devices, options.device)
+    if reason:
+        return reason
+    requires = tuple(variant.requires)
+    if options.device.startswith("cuda"):
+        requires = ("cuda", *requires)
+    return capabilities.first_missing(requires)
+
+
+def device_mismatch(variant: VariantRecord, runner_devices: tuple[str, ...], device: str) -> str | None:
+    """Why ``variant`` does not run on ``device`` (a GPU-only engine under --device cpu, a CPU-only
+    quantized engine under --device cuda), or None: skipped with this reason, never failed or
+    silently run elsewhere."""
+    kind = device_kind(device)
+    runs_on = [d for d in variant.devices if d in runner_devices]
+    if kind in runs_on:
+        return None
+    other = runs_on[0] if runs_on else None
+    where = " and ".join(runs_on) or "no device this runner supports"
+    fix = f"; bench it with --device {other}" if other else ""
+    return f"{variant.mode} runs on {where} only, not on {device}{fix}"
 
 
 def baseline_info(ws: Workspace) -> tuple[ModelFacts, dict[str, Any]]:
@@ -158,7 +173,12 @@ def accuracy_split(meta: dict[str, Any]):
 
 
 def bench_settings(options: BenchOptions) -> BenchSettings:
-    timer = "CUDA events + one synchronize per iteration" if options.device != "cpu" else "perf_counter"
+    timer = (
+        "GPU compute: CUDA events on the runner's stream; host latency: perf_counter from before the "
+        "launch to after the synchronize (one per iteration)"
+        if options.device != "cpu"
+        else "perf_counter"
+    )
     return BenchSettings(options=options, statistics=stats.conventions(), timer=timer)
 
 
@@ -193,7 +213,7 @@ def bench_variant(
         result.status, result.skip_reason = "skipped", reason
         result.notes.append(f"{mode}: skipped: {reason}")
         return result
-    result.emulated = capabilities.emulated(variant.activations, options.device)
+    result.emulated = capabilities.emulated(variant.activations, options.device, runner=variant.runner)
     if variant.artifact is None:
         raise QBenchError(
             f"{ws.variant_json(mode)} names no artifact; rerun 'qbench quantize --mode {mode}'."
@@ -232,67 +252,37 @@ def _measure(
     gc.collect()
     mem = MemoryStats(watcher_interval_ms=options.watcher_interval_ms)
     mem.rss_before_load_mb = memory.rss_bytes() / memory.MB
-    runner = create_runner(variant, ws.variant_dir(result.mode), device=options.device, threads=threads)
+    runner = create_runner(
+        variant,
+        ws.variant_dir(result.mode),
+        device=options.device,
+        threads=threads,
+        cuda_graph=options.cuda_graph,
+        tf32=options.tf32,
+    )
     load_start = time.perf_counter()
     runner.load()
     result.settings.load_seconds = time.perf_counter() - load_start
     mem.rss_after_load_mb = memory.rss_bytes() / memory.MB
     try:
-        memory.reset_gpu_peak(options.device)
-        cuda = options.device.startswith("cuda")
-        meter = energy.Meter.for_device(options.device)
-        watch = memory.PeakWatcher(interval_s=options.watcher_interval_ms / 1e3, sample_when_hwm=False)
-        with watch as watcher:
-            for bs in options.batch_sizes:
-                native = runner.prepare(tiled_batch(images, bs))
-                joules_from = meter.start()
-                run = time_call(
-                    lambda native=native: runner.infer(native),
-                    runner.sync,
-                    warmup=options.warmup,
-                    warmup_s=options.warmup_s,
-                    iters=options.iters,
-                    min_seconds=options.min_seconds,
-                    cuda=cuda,
-                    max_iters=options.max_iters,
-                    max_seconds=options.max_seconds_per_batch,
+        with runner.on_stream():  # CUDA: inputs, kernels and events all on the runner's stream
+            _sweep(runner, result, options, images, mem, progress)
+            result.runner_info = {**runner.describe(), "threads": threads}
+            if options.profile and result.emulated and not options.profile_emulated:
+                result.notes.append(
+                    f"per-layer profile: not taken ({result.emulated}; qbench bench --profile takes it)"
                 )
-                meter.stop(joules_from, bs, calls=1 + run.warmup_iters + len(run.samples_ms))
-                lat = stats.from_run(run, bs, options.cv_threshold)
-                lat.iters_requested, lat.warmup_requested = options.iters, options.warmup
-                lat.time_budget_s, lat.warmup_s = options.max_seconds_per_batch, run.warmup_s
-                if not options.keep_samples:
-                    lat.samples_ms = []
-                result.latency.append(lat)
-                del native
-                if progress:
-                    progress(result.mode, bs)
-        result.energy = meter.stats()
-        mem.rss_peak_mb = watcher.peak / memory.MB
-        mem.runtime_mb = mem.rss_peak_mb - mem.rss_before_load_mb
-        mem.watcher_interval_ms = watcher.achieved_interval_ms  # None: no sampling thread ran
-        result.notes.append(
-            "peak RSS: kernel VmHWM, reset before the sweep (no sampling thread competes with the timed loop)"
-            if watcher.hwm_used
-            else "peak RSS: sampling watcher thread"
-        )
-        gpu, notes = memory.gpu_memory(options.device)
-        for key, value in gpu.items():
-            setattr(mem, key, value)
-        result.notes.extend(notes)
-        result.memory = mem
-        result.runner_info = {**runner.describe(), "threads": threads}
-        if options.profile:  # after the timed loop and the memory reading: neither sees the profiler
-            from qbench.harness.profile import profile_sweep
+            elif options.profile:  # after the timed loop and the memory reading: neither sees the profiler
+                from qbench.harness.profile import profile_sweep
 
-            result.profiles, notes = profile_sweep(
-                runner, lambda bs: runner.prepare(tiled_batch(images, bs)), result.latency
-            )
-            result.notes.extend(notes)
-        if with_accuracy:
-            acc_start = time.perf_counter()
-            logits, labels = acc.collect_logits(runner, accuracy_set, options.accuracy_batch_size)
-            result.settings.accuracy_seconds = time.perf_counter() - acc_start
+                result.profiles, notes = profile_sweep(
+                    runner, lambda bs: runner.prepare(tiled_batch(images, bs)), result.latency
+                )
+                result.notes.extend(notes)
+            if with_accuracy:
+                acc_start = time.perf_counter()
+                logits, labels = acc.collect_logits(runner, accuracy_set, options.accuracy_batch_size)
+                result.settings.accuracy_seconds = time.perf_counter() - acc_start
     finally:
         runner.close()
         gc.collect()
@@ -305,6 +295,65 @@ def _measure(
             result.notes.append("agreement with FP32: n/a (the fp32 variant cannot run here)")
         result.accuracy = acc.accuracy_stats(logits, labels, data.class_names, reference)
         result.accuracy.eval_crops = data.eval_crops
+
+
+def _sweep(runner, result: BenchResult, options: BenchOptions, images, mem: MemoryStats, progress) -> None:
+    """The batch-size sweep: each size warmed up and timed, its energy metered and (on a GPU) the
+    device's memory, clocks and power read over it; the process's memory watched over the sweep."""
+    cuda = options.device.startswith("cuda")
+    meter = energy.Meter.for_device(options.device)
+    monitor = gpu_telemetry.GpuMonitor.for_device(options.device)  # resets torch's peaks per batch size
+    watch = memory.PeakWatcher(interval_s=options.watcher_interval_ms / 1e3, sample_when_hwm=False)
+    try:
+        with watch as watcher:
+            for bs in options.batch_sizes:
+                native = runner.prepare(
+                    tiled_batch(images, bs)
+                )  # outside the window: input copy, graph capture
+                joules_from = meter.start()
+                with monitor.batch() as window:
+                    run = time_call(
+                        lambda native=native: runner.infer(native),
+                        runner.sync,
+                        warmup=options.warmup,
+                        warmup_s=options.warmup_s,
+                        iters=options.iters,
+                        min_seconds=options.min_seconds,
+                        cuda=cuda,
+                        max_iters=options.max_iters,
+                        max_seconds=options.max_seconds_per_batch,
+                        stream=runner.stream,
+                    )
+                meter.stop(joules_from, bs, calls=1 + run.warmup_iters + len(run.samples_ms))
+                lat = stats.from_run(run, bs, options.cv_threshold)
+                lat.gpu = window.telemetry
+                lat.iters_requested, lat.warmup_requested = options.iters, options.warmup
+                lat.time_budget_s, lat.warmup_s = options.max_seconds_per_batch, run.warmup_s
+                if not options.keep_samples:
+                    lat.samples_ms = []
+                    if lat.host is not None:
+                        lat.host.samples_ms = []
+                result.latency.append(lat)
+                del native
+                if progress:
+                    progress(result.mode, bs)
+    finally:
+        monitor.close()
+    result.notes.extend(monitor.notes())
+    result.energy = meter.stats()
+    mem.rss_peak_mb = watcher.peak / memory.MB
+    mem.runtime_mb = mem.rss_peak_mb - mem.rss_before_load_mb
+    mem.watcher_interval_ms = watcher.achieved_interval_ms  # None: no sampling thread ran
+    result.notes.append(
+        "peak RSS: kernel VmHWM, reset before the sweep (no sampling thread competes with the timed loop)"
+        if watcher.hwm_used
+        else "peak RSS: sampling watcher thread"
+    )
+    gpu, notes = memory.gpu_memory(options.device, [lat.gpu for lat in result.latency if lat.gpu is not None])
+    for key, value in gpu.items():
+        setattr(mem, key, value)
+    result.notes.extend(notes)
+    result.memory = mem
 
 
 def _fp32_logits(ws: Workspace, options: BenchOptions, meta: dict[str, Any], test_set, n: int):

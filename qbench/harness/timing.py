@@ -12,10 +12,12 @@ after ``WARMUP_BUDGET_SHARE`` of it (one warm-up call at least). ``TimingRun.sto
 which rule ended the loop, so a record never hides that it holds fewer than ``iters`` samples.
 
 CPU: each sample is ``time.perf_counter`` around ``fn(); sync()``; the call has returned
-when the work is done. CUDA: each sample is the time between two CUDA events recorded on
-the current stream around ``fn()``, followed by one ``sync()`` (a synchronize) per
-iteration, so samples are GPU time and iterations never overlap; runners must enqueue on
-the current torch stream.
+when the work is done. CUDA (trtexec's split): each sample is the GPU compute time between two
+CUDA events recorded on the stream the runner enqueues its work on (``stream``; the runner's
+own, see qbench.runners.base), and each call's host latency, ``perf_counter`` from before the
+first event to after ``sync()`` (the runner's synchronize) returned, is kept beside it in
+``host_samples_ms``. One synchronize per iteration, so iterations never overlap. Events on
+another stream than the work's would time the launch only; that is why the stream is passed in.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class TimingRun:
     sync: str  # "none" | "cuda-event"
     stopped_by: str = "iterations"  # a records.result.StopRule
     warmup_s: float = 0.0  # the cold call and the warm-up calls
+    # CUDA: the wall-clock latency of each timed call (launch to synchronize), beside the GPU time
+    host_samples_ms: list[float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +61,11 @@ def time_call(
     cuda: bool = False,
     max_iters: int = DEFAULT_MAX_ITERS,
     max_seconds: float | None = None,
+    stream: Any = None,
+    event: Callable[[], Any] | None = None,
 ) -> TimingRun:
+    """``stream``: the CUDA stream the events are recorded on (None: the current stream);
+    ``event``: the event factory (``torch.cuda.Event(enable_timing=True)``; replaced in tests)."""
     if iters < 1:
         raise ValueError("iters must be 1 or more")
     budget = _Budget(iters, min_seconds, max(iters, max_iters), max_seconds)
@@ -79,10 +87,14 @@ def time_call(
         done += 1
 
     warmup_s = clock() - start
-    timed = _timed_cuda if cuda else _timed_cpu
-    samples, total_s = timed(fn, sync, budget)
+    host: list[float] | None = None
+    if cuda:
+        samples, host, total_s = _timed_cuda(fn, sync, budget, stream, event)
+    else:
+        samples, total_s = _timed_cpu(fn, sync, budget)
     return TimingRun(
         samples_ms=samples,
+        host_samples_ms=host,
         cold_ms=cold_ms,
         warmup_iters=done,
         total_s=total_s,
@@ -134,21 +146,28 @@ def _timed_cpu(fn, sync, budget: _Budget) -> tuple[list[float], float]:
     return samples, clock() - loop_start
 
 
-def _timed_cuda(fn, sync, budget: _Budget) -> tuple[list[float], float]:
-    import torch
+def _timed_cuda(fn, sync, budget: _Budget, stream, event) -> tuple[list[float], list[float], float]:
+    if event is None:
+        import torch
+
+        def event():
+            return torch.cuda.Event(enable_timing=True)
 
     clock = time.perf_counter
-    begin = torch.cuda.Event(enable_timing=True)
-    end = torch.cuda.Event(enable_timing=True)
+    begin, end = event(), event()
     samples: list[float] = []
+    host: list[float] = []
     loop_start = clock()
     while True:
-        begin.record()
+        t0 = clock()
+        begin.record(stream)
         fn()
-        end.record()
+        end.record(stream)
         sync()
-        end.synchronize()  # a no-op after a device sync; guards runners whose sync() is lazier
+        end.synchronize()  # a no-op after the runner's sync; guards a runner whose sync() is lazier
+        t1 = clock()
         samples.append(begin.elapsed_time(end))
-        if budget.stop(len(samples), clock() - loop_start):
+        host.append((t1 - t0) * 1e3)
+        if budget.stop(len(samples), t1 - loop_start):
             break
-    return samples, clock() - loop_start
+    return samples, host, clock() - loop_start

@@ -56,7 +56,9 @@ class RunOptions:
         default_factory=lambda: QuantizeOptions(qat_max_batches=RUN_QAT_MAX_BATCHES)
     )
     bench: BenchOptions = field(
-        default_factory=lambda: BenchOptions(max_seconds_per_batch=RUN_MAX_SECONDS_PER_BATCH, profile=True)
+        default_factory=lambda: BenchOptions(
+            max_seconds_per_batch=RUN_MAX_SECONDS_PER_BATCH, profile=True, profile_emulated=False
+        )
     )
     formats: list[str] = field(default_factory=lambda: ["text", "html"])
     force: bool = False

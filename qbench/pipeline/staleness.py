@@ -65,6 +65,8 @@ TRAIN_IGNORED = frozenset({"workers", "save_every_s", "device", "deterministic"}
 # quantize options that only matter for a calibrated (or QAT) variant, and for QAT alone
 CALIBRATION_OPTIONS = frozenset({"calib_batches", "calib_batch_size", "calib_method", "engine", "seed"})
 QAT_OPTIONS = frozenset({"qat_epochs", "qat_max_batches", "qat_lr"})
+# the batch sizes matter only to an engine built with a profile per batch size (TensorRT)
+SHAPE_OPTIONS = frozenset({"batch_sizes"})
 
 
 def _text(value: Any) -> str:
@@ -186,6 +188,8 @@ def variant_staleness(
         ignore |= CALIBRATION_OPTIONS
     if record.qat is None:
         ignore |= QAT_OPTIONS
+    if "profiles" not in record.details:
+        ignore |= SHAPE_OPTIONS
     found += changes(record.options, options, ignore)
     return _why(found) if found else None
 

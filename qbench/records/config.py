@@ -27,6 +27,11 @@ def check_device(device: str, flag: str = "--device") -> None:
         raise QBenchError(f"{flag} {device!r} is not supported; pass cpu, cuda or cuda:N.")
 
 
+def check_batch_size_list(batch_sizes: list[int]) -> None:
+    if not batch_sizes or any(b < 1 for b in batch_sizes):
+        raise QBenchError("--batch-sizes needs positive whole numbers, e.g. 1,8,16,32,64.")
+
+
 def check_seed(seed: int, flag: str = "--seed") -> None:
     if not 0 <= seed <= MAX_SEED:
         raise QBenchError(f"{flag} {seed} is out of range; pass a whole number from 0 to {MAX_SEED}.")
@@ -134,8 +139,12 @@ class QuantizeOptions(Record):
     device: str = "cpu"
     seed: int = 42
     workers: int = 0
+    # the batch sizes an engine is built for (TensorRT: one optimization profile each, kernels tuned
+    # for that size); qbench run passes its bench sweep
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
 
     def __post_init__(self) -> None:
+        check_batch_size_list(self.batch_sizes)
         if self.calib_batches < 1:
             raise QBenchError("the calibration set is empty; pass --calib-batches 1 or more.")
         if self.calib_batch_size < 1:
@@ -181,6 +190,15 @@ class BenchOptions(Record):
     keep_samples: bool = True
     # per-layer profiles with the runner's own profiler, after the timed loop (harness.profile)
     profile: bool = False
+    # with profile: also profile variants whose arithmetic this machine emulates (fp16 without
+    # avx512_fp16...); their per-layer times show the conversions, and at seconds per call they
+    # are the costliest to profile. qbench run leaves them out, qbench bench --profile keeps them
+    profile_emulated: bool = True
+    # GPU only: replay each batch size's call as a captured CUDA graph (torch and TensorRT runners)
+    cuda_graph: bool = False
+    # GPU only: TF32 tensor-core math for "fp32" matmuls and convolutions; None keeps PyTorch's
+    # defaults (matmul off, cuDNN convolutions on). The effective setting is recorded either way.
+    tf32: bool | None = None
 
     def __post_init__(self) -> None:
         if self.iters < 1:
@@ -193,8 +211,7 @@ class BenchOptions(Record):
             raise QBenchError(
                 "--max-seconds-per-batch must be above --min-seconds (0 or leave it out for no budget)."
             )
-        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
-            raise QBenchError("--batch-sizes needs positive whole numbers, e.g. 1,8,16,32,64.")
+        check_batch_size_list(self.batch_sizes)
         if self.threads is not None and self.threads < 1:
             raise QBenchError("--threads must be 1 or more.")
         if self.cv_threshold <= 0:
@@ -204,3 +221,7 @@ class BenchOptions(Record):
         if self.watcher_interval_ms <= 0:
             raise QBenchError("the memory watcher's interval must be positive (milliseconds).")
         check_device(self.device)
+        if self.cuda_graph and not self.device.startswith("cuda"):
+            raise QBenchError("--cuda-graph captures CUDA work; add --device cuda or leave it out.")
+        if self.tf32 is not None and not self.device.startswith("cuda"):
+            raise QBenchError("--tf32 sets GPU math; add --device cuda or leave it out.")

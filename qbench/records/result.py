@@ -26,6 +26,40 @@ StopRule = Literal["iterations", "min-seconds", "max-iters", "time-budget"]
 
 
 @dataclass
+class HostLatency(Record):
+    """Wall-clock time of each timed call on a GPU, from before the launch to after the
+    synchronize (trtexec's "Latency" beside its "GPU Compute Time"): launch overhead, any copies
+    inside the call and the wait. The GPU compute time is LatencyStats' own samples."""
+
+    median_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    p95_ms: float
+    p99_ms: float
+    samples_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class GpuTelemetry(Record):
+    """What the GPU did during one batch size's warm-up and timed loop (None: could not be read;
+    the result's notes say why). Memory from torch's allocator (reset per batch size) and from the
+    device's own view (free memory via cudaMemGetInfo, NVML's per-process figure found by the
+    device's UUID), which also sees TensorRT's and ONNX Runtime's allocations."""
+
+    peak_allocated_mb: float | None = None  # torch's caching allocator, peak since the reset
+    peak_reserved_mb: float | None = None
+    device_used_delta_mb: float | None = None  # peak (total - free) minus its value before the batch size
+    nvml_process_mb: float | None = None  # NVML usedGpuMemory of this process, peak of the samples
+    sm_clock_mhz: float | None = None  # median of the samples
+    mem_clock_mhz: float | None = None
+    power_w: float | None = None  # mean of the samples
+    power_limit_w: float | None = None  # the enforced limit
+    temperature_c: float | None = None  # the highest sample
+    samples: int = 0  # NVML readings taken
+
+
+@dataclass
 class LatencyStats(Record):
     """Timing of one batch size: milliseconds per batch unless the name says otherwise."""
 
@@ -60,6 +94,10 @@ class LatencyStats(Record):
     time_budget_s: float | None = None  # max_seconds_per_batch in force, if any
     warmup_s: float | None = None  # wall time of the cold call and the warm-up calls
     stopped_by: StopRule = "iterations"
+    # on a GPU: the samples above are GPU compute time (CUDA events on the stream the runner
+    # enqueues on); host holds the wall-clock latency of the same calls, gpu what the device did
+    host: HostLatency | None = None
+    gpu: GpuTelemetry | None = None
 
 
 @dataclass

@@ -10,6 +10,12 @@ from qbench.records.config import QuantizeOptions
 
 Status = Literal["ok", "skipped", "failed"]
 OpsUnit = Literal["GFLOP/s", "GOP/s"]
+DEVICE_KINDS = ("cpu", "cuda")
+
+
+def device_kind(device: str) -> str:
+    """'cpu' or 'cuda' for a device string such as 'cuda:1'."""
+    return device.split(":", 1)[0]
 
 
 @dataclass
@@ -70,6 +76,8 @@ class VariantRecord(Record):
     description: str
     baseline: BaselineRef
     requires: list[str] = field(default_factory=list)
+    # the device kinds the variant runs on ("cpu", "cuda"); bench skips it elsewhere with the reason
+    devices: list[str] = field(default_factory=lambda: list(DEVICE_KINDS))
     # the unit of the achieved compute rate: GOP/s for integer arithmetic, GFLOP/s otherwise
     ops_unit: OpsUnit = "GFLOP/s"
     skip_reason: str | None = None

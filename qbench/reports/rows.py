@@ -85,12 +85,60 @@ class LatencyRow:
         return self.stats.mean_ms / self.stats.batch_size
 
     @property
+    def gpu(self) -> GpuCells | None:
+        return gpu_cells(self.stats)
+
+    @property
     def median_ci_text(self) -> str:
         """'1.80–2.40'; n/a below 6 samples, where no order-statistic interval reaches 95%."""
         low, high = self.stats.median_ci_low_ms, self.stats.median_ci_high_ms
         if not (math.isfinite(low) and math.isfinite(high)):
             return fmt.na("too few samples")
         return f"{low:.2f}–{high:.2f}"
+
+
+@dataclass
+class GpuCells:
+    """One batch size of a GPU run as printed: GPU compute time (the CUDA events, the row's own
+    statistics) beside the host latency of the same calls, and what the device did meanwhile."""
+
+    compute_median: str
+    host_median: str
+    host_p99: str
+    host_overhead: str  # host median - GPU compute median: launch, copies inside the call, the wait
+    memory: str  # torch's peak / the device's own view (free-memory delta) / NVML per process
+    clocks: str
+    power: str
+    temperature: str
+
+
+def gpu_cells(stats: LatencyStats) -> GpuCells | None:
+    """None for a CPU row (its samples are wall time already)."""
+    host, gpu = stats.host, stats.gpu
+    if host is None:
+        return None
+    unread = "not read"
+    memory = clocks = power = temperature = fmt.na("no GPU telemetry recorded")
+    if gpu is not None:
+        memory = " / ".join(
+            fmt.mb(v, unread) for v in (gpu.peak_allocated_mb, gpu.device_used_delta_mb, gpu.nvml_process_mb)
+        )
+        clocks = (
+            f"SM {fmt.num(gpu.sm_clock_mhz, 0, unread)} / mem {fmt.num(gpu.mem_clock_mhz, 0, unread)} MHz"
+        )
+        limit = f" of {gpu.power_limit_w:.0f} W" if gpu.power_limit_w else ""
+        power = f"{fmt.num(gpu.power_w, 1, unread, ' W')}{limit}"
+        temperature = fmt.num(gpu.temperature_c, 0, unread, " °C")
+    return GpuCells(
+        compute_median=fmt.plain(stats.median_ms),
+        host_median=fmt.plain(host.median_ms),
+        host_p99=fmt.plain(host.p99_ms),
+        host_overhead=fmt.plain(host.median_ms - stats.median_ms),
+        memory=memory,
+        clocks=clocks,
+        power=power,
+        temperature=temperature,
+    )
 
 
 @dataclass

@@ -1,6 +1,12 @@
 """ONNX Runtime runner: one InferenceSession per variant (qbench.artifacts.onnx), thread counts
 set and recorded.
 
+On a GPU the session's provider (CUDA, or TensorRT for a variant that asks for it) enqueues on
+the runner's own stream (``user_compute_stream``), inputs and outputs are bound on the device
+(IO binding: no host copies inside the timed call) and ``run`` does not wait for the device
+(``disable_synchronize_execution_providers``): the harness's CUDA events on that stream time the
+GPU work, its synchronize the host latency. The session must have loaded the provider asked for.
+
 Profiling (``profile``) opens a second session of the same model with the same options plus
 ONNX Runtime's own profiler (``SessionOptions.enable_profiling``; ``end_profiling`` writes a
 Chrome-trace JSON with one ``<node>_kernel_time`` event per node and call, in execution
@@ -30,6 +36,10 @@ from qbench.runners._profiling import (
 )
 from qbench.runners.base import Runner, register_runner
 
+# a session's tensor types -> numpy, and numpy -> torch (IO binding on the GPU)
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+_TORCH_TYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16}
+
 # ONNX Runtime's type names in profile events -> qbench's precision names
 _ORT_TYPES = {
     "float": "float32",
@@ -45,23 +55,92 @@ class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
     def load(self) -> None:
-        self.session = self.load_artifact()
-        model_input = self.session.get_inputs()[0]
-        self.input_name = model_input.name
-        self.output_name = self.session.get_outputs()[0].name
-        self.input_dtype = np.float16 if model_input.type == "tensor(float16)" else np.float32
+        from qbench.artifacts.onnx import device_index, open_session
 
-    def prepare(self, batch: torch.Tensor) -> np.ndarray:
+        self.session = open_session(
+            self.artifact,
+            self.variant.mode,
+            threads=self.threads,
+            device=self.device,
+            provider=self.variant.details.get("provider"),
+            cuda_stream=self.stream.cuda_stream if self.cuda else None,
+            provider_options=self.provider_options(),
+        )
+        model_input, model_output = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.input_name, self.output_name = model_input.name, model_output.name
+        self.input_dtype = _NUMPY_TYPES.get(model_input.type, np.float32)
+        self.output_dtype = _NUMPY_TYPES.get(model_output.type, np.float32)
+        if self.cuda:
+            import onnxruntime as ort
+
+            self.device_id = device_index(self.device)
+            self.bindings: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor | None]] = {}
+            # run returns once the work is enqueued on our stream; sync() waits for it, so the
+            # harness's events time the GPU work, not a host-side wait inside run
+            self.run_options = ort.RunOptions()
+            self.run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+
+    def provider_options(self) -> dict[str, str]:
+        """The GPU provider's options: those the variant was converted with (cache paths, relative
+        to its folder there, made absolute) and --tf32 as the CUDA provider's use_tf32 (its
+        default is on). Nothing on the CPU."""
+        if not self.cuda:
+            return {}
+        from qbench.artifacts.onnx import recorded_provider_options
+
+        options = recorded_provider_options(self.variant, self.variant_dir)
+        if self.tf32 is not None and self.variant.details.get("provider") != "tensorrt":
+            options["use_tf32"] = "1" if self.tf32 else "0"
+        return options
+
+    def prepare(self, batch: torch.Tensor) -> np.ndarray | torch.Tensor:
+        if self.cuda:  # inputs and outputs stay on the device (IO binding): no copies in the timed call
+            return batch.to(self.device, _TORCH_TYPES[np.dtype(self.input_dtype)]).contiguous()
         return np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=self.input_dtype)
 
-    def infer(self, native_input: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: native_input})[0]
+    def infer(self, native_input: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if not self.cuda:
+            return self.session.run([self.output_name], {self.input_name: native_input})[0]
+        binding, output = self._binding(native_input)
+        self.session.run_with_iobinding(binding, self.run_options)
+        return output
 
-    def to_logits(self, output: np.ndarray) -> torch.Tensor:
+    def _binding(self, x: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """The IO binding for ``x``'s shape and the device buffer its logits land in: one per
+        shape, the input bound again only when a new tensor comes (the timed loop reuses one, so
+        the timed call only runs)."""
+        shape = tuple(x.shape)
+        if shape not in self.bindings:
+            output = torch.empty(
+                (x.shape[0], self.variant.baseline.num_classes),
+                dtype=_TORCH_TYPES[np.dtype(self.output_dtype)],
+                device=self.device,
+            )
+            binding = self.session.io_binding()
+            binding.bind_output(
+                self.output_name,
+                "cuda",
+                self.device_id,
+                self.output_dtype,
+                tuple(output.shape),
+                output.data_ptr(),
+            )
+            self.bindings[shape] = (binding, output, None)
+        binding, output, bound = self.bindings[shape]
+        if bound is not x:
+            binding.bind_input(self.input_name, "cuda", self.device_id, self.input_dtype, shape, x.data_ptr())
+            self.bindings[shape] = (binding, output, x)  # held, so its memory is not reused meanwhile
+        return binding, output
+
+    def to_logits(self, output: np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(output, torch.Tensor):
+            self.sync()
+            return output.float().cpu().clone()
         return torch.from_numpy(np.asarray(output, dtype=np.float32))
 
     def close(self) -> None:
         self.session = None
+        self.bindings = {}
 
     def profile(self, native_input: np.ndarray, iterations: int) -> RawProfile:
         import onnx
@@ -76,8 +155,11 @@ class OnnxRuntimeRunner(Runner):
                 threads=self.threads,
                 device=self.device,
                 profile_prefix=str(Path(tmp) / "ort-profile"),
+                provider=self.variant.details.get("provider"),
+                provider_options=self.provider_options(),
             )
-            feed = {self.input_name: native_input}
+            host = native_input.cpu().numpy() if isinstance(native_input, torch.Tensor) else native_input
+            feed = {self.input_name: host}
             walls = []
             for step in range(WARMUP_CALLS + iterations):
                 start = time.perf_counter()
@@ -113,6 +195,11 @@ class OnnxRuntimeRunner(Runner):
             "graph_optimization_level": onnx_format.GRAPH_OPTIMIZATION,
             "session_config": dict(onnx_format.SESSION_CONFIG),
             "input_dtype": np.dtype(self.input_dtype).name,
+            **(
+                {"tf32": self.provider_options().get("use_tf32", "provider default (on)")}
+                if self.cuda
+                else {}
+            ),
             "onnxruntime": ort.__version__,
         }
 

@@ -1,5 +1,11 @@
 """TensorRT runner: a deserialized .plan (qbench.artifacts.tensorrt_plan), torch CUDA tensors as
-buffers, execute_async_v3 on a torch CUDA stream (no pycuda). tensorrt is imported inside load().
+buffers, execute_async_v3 on the runner's own CUDA stream (no pycuda), the one the harness's
+events are recorded on. tensorrt is imported inside load().
+
+Each input shape gets an execution context bound to the optimization profile built for its
+batch size (the exporter builds one per batch size, kernels tuned for it); a batch size the
+engine has no profile for, or a shape TensorRT refuses, is a one-sentence error. With
+``--cuda-graph`` the enqueue of each shape is captured once and replayed.
 
 Profiling (``profile``) runs a second execution context of the same engine with an
 ``IProfiler`` attached; TensorRT reports each (fused) layer's time after every call. Its layer
@@ -12,85 +18,141 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from qbench.artifacts.tensorrt_plan import torch_dtype
+from qbench.errors import QBenchError
+from qbench.runners._cuda_graph import CapturedCall, capture
 from qbench.runners._profiling import WARMUP_CALLS, OpTime, RawProfile, op_kind
 from qbench.runners.base import Runner, register_runner
 
 FP32_ONNX = ("onnx", "model.onnx")  # the workspace's onnx variant's export, beside this variant's folder
 
 
-def _torch_dtype(trt, dtype) -> torch.dtype:
-    table = {
-        trt.DataType.FLOAT: torch.float32,
-        trt.DataType.HALF: torch.float16,
-        trt.DataType.INT8: torch.int8,
-        trt.DataType.INT32: torch.int32,
-        trt.DataType.BOOL: torch.bool,
-    }
-    if hasattr(trt.DataType, "BF16"):
-        table[trt.DataType.BF16] = torch.bfloat16
-    return table[dtype]
+@dataclass
+class _ShapeSetup:
+    """One input shape on its own execution context, bound to the profile built for that batch size."""
+
+    context: Any
+    outputs: dict[str, torch.Tensor]
+    graph: CapturedCall | None = None
+
+
+def engine_profiles(details: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+    """(index, min, opt, max batch) of each optimization profile a variant record lists: one per
+    batch size (``details["profiles"]``), or an older engine's single dynamic profile."""
+    listed = details.get("profiles") or []
+    if not listed and (details.get("profile") or {}).get("input"):
+        listed = [{"index": 0, **details["profile"]["input"]}]
+    return [(int(p["index"]), int(p["min"][0]), int(p["opt"][0]), int(p["max"][0])) for p in listed]
+
+
+def profile_for(batch_size: int, details: dict[str, Any], mode: str) -> int:
+    """The optimization profile for ``batch_size``: among those admitting it, the one tuned for
+    it (opt equal to it), else the narrowest; a one-sentence error naming the fix when none does."""
+    admitting = [p for p in engine_profiles(details) if p[1] <= batch_size <= p[3]]
+    if admitting:
+        index, *_ = min(admitting, key=lambda p: (p[2] != batch_size, p[3] - p[1]))
+        return index
+    built = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for _, lo, _, hi in engine_profiles(details))
+    raise QBenchError(
+        f"the {mode} engine has no optimization profile for batch size {batch_size} (built for "
+        f"{built or 'none'}); rerun 'qbench quantize --mode {mode} --batch-sizes' with the sizes you bench."
+    )
 
 
 @register_runner("tensorrt")
 class TensorRTRunner(Runner):
     name = "tensorrt"
+    devices = ("cuda",)
+    supports_cuda_graph = True
 
     def load(self) -> None:
+        if not self.cuda:  # bench skips a cuda-only variant under --device cpu; this guards direct use
+            raise QBenchError(f"{self.variant.mode} runs on a CUDA device only; pass --device cuda.")
+        torch.cuda.set_device(self.device)  # the engine deserializes onto the current device
         plan = self.load_artifact()  # checks CUDA and tensorrt, deserializes the engine
         trt = self.trt = plan.trt
-        self.device = self.device if self.device.startswith("cuda") else "cuda"
         self.logger, self.runtime, self.engine = plan.logger, plan.runtime, plan.engine
-        self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.input_name = inputs[0]
         self.output_names = [n for n in names if n not in inputs]
-        self.input_dtype = _torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name))
-        self.stream = torch.cuda.Stream(device=self.device)
-        self.outputs: dict[tuple, dict[str, torch.Tensor]] = {}
+        self.input_dtype = torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name))
+        self.setups: dict[tuple[int, ...], _ShapeSetup] = {}
 
-    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.to(self.device, self.input_dtype).contiguous()
+    def batch_size_for(self, n: int) -> int:
+        ranges = [(low, high) for _, low, _, high in engine_profiles(self.variant.details)]
+        if any(low <= n <= high for low, high in ranges):
+            return n
+        larger = [low for low, _ in ranges if low > n]
+        return min(larger) if larger else n  # none: prepare says which sizes the engine takes
 
-    def _output_buffers(self, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
-        # allocated once per input shape so the timed call does no allocation
-        if shape not in self.outputs:
-            self.outputs[shape] = {
-                name: torch.empty(
-                    tuple(self.context.get_tensor_shape(name)),
-                    dtype=_torch_dtype(self.trt, self.engine.get_tensor_dtype(name)),
-                    device=self.device,
-                )
-                for name in self.output_names
-            }
-        return self.outputs[shape]
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor | CapturedCall:
+        x = batch.to(self.device, self.input_dtype).contiguous()
+        setup = self._setup(tuple(x.shape))
+        if not self.cuda_graph:
+            return x
+        if setup.graph is None:
+            setup.graph = capture(lambda inp: self._enqueue(setup, inp), x.clone(), self.stream)
+        setup.graph.input.copy_(x)
+        return setup.graph
 
-    def infer(self, native_input: torch.Tensor) -> torch.Tensor:
-        self.context.set_input_shape(self.input_name, tuple(native_input.shape))
-        outputs = self._output_buffers(tuple(native_input.shape))
-        self.context.set_tensor_address(self.input_name, native_input.data_ptr())
+    def _setup(self, shape: tuple[int, ...]) -> _ShapeSetup:
+        """The context for ``shape``: its profile selected, the input shape set (and checked),
+        output buffers allocated once so the timed call allocates nothing."""
+        if shape in self.setups:
+            return self.setups[shape]
+        index = profile_for(shape[0], self.variant.details, self.variant.mode)
+        context = self.engine.create_execution_context()
+        if context is None:
+            raise QBenchError(
+                f"TensorRT could not create an execution context for {self.variant.mode} (out of GPU memory?)."
+            )
+        if not context.set_optimization_profile_async(index, self.stream.cuda_stream):
+            raise QBenchError(
+                f"TensorRT refused optimization profile {index} of {self.variant.mode}; rerun 'qbench quantize --mode {self.variant.mode}'."
+            )
+        if not context.set_input_shape(self.input_name, shape):
+            raise QBenchError(
+                f"TensorRT refused input shape {shape} for profile {index} of {self.variant.mode}; "
+                f"rerun 'qbench quantize --mode {self.variant.mode} --batch-sizes' with the sizes you bench."
+            )
+        outputs = {
+            name: torch.empty(
+                tuple(context.get_tensor_shape(name)),
+                dtype=torch_dtype(self.trt, self.engine.get_tensor_dtype(name)),
+                device=self.device,
+            )
+            for name in self.output_names
+        }
         for name, tensor in outputs.items():
-            self.context.set_tensor_address(name, tensor.data_ptr())
-        # the input was written on the current stream; the engine runs on ours
-        self.stream.wait_stream(torch.cuda.current_stream(self.device))
-        if not self.context.execute_async_v3(self.stream.cuda_stream):
-            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
-        return outputs[self.output_names[0]]
+            context.set_tensor_address(name, tensor.data_ptr())
+        self.stream.synchronize()  # the profile switch is asynchronous
+        self.setups[shape] = _ShapeSetup(context, outputs)
+        return self.setups[shape]
 
-    def sync(self) -> None:
-        self.stream.synchronize()
+    def _enqueue(self, setup: _ShapeSetup, x: torch.Tensor) -> torch.Tensor:
+        setup.context.set_tensor_address(self.input_name, x.data_ptr())
+        if not setup.context.execute_async_v3(self.stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
+        return setup.outputs[self.output_names[0]]
+
+    def infer(self, native_input: torch.Tensor | CapturedCall) -> torch.Tensor:
+        if isinstance(native_input, CapturedCall):
+            return native_input.replay()
+        return self._enqueue(self._setup(tuple(native_input.shape)), native_input)
 
     def to_logits(self, output: torch.Tensor) -> torch.Tensor:
         self.stream.synchronize()
         return output.float().cpu().clone()
 
     def close(self) -> None:
-        self.outputs = {}
-        self.context = self.engine = self.runtime = None
+        self.setups = {}
+        self.engine = self.runtime = None
 
     def profile(self, native_input: torch.Tensor, iterations: int) -> RawProfile:
         trt = self.trt
@@ -104,24 +166,28 @@ class TensorRTRunner(Runner):
                 self.reported.append((layer_name, ms))
 
         profiler = LayerTimes()
-        timed_context, self.context = self.context, self.engine.create_execution_context()
-        self.context.profiler = profiler
-        self.context.enqueue_emits_profile = False  # report once per call, after it has finished
+        x = native_input.input if isinstance(native_input, CapturedCall) else native_input
+        shape = tuple(x.shape)
+        timed = self.setups.pop(shape, None)
+        setup = self._setup(shape)  # a second context: the timed one never carries a profiler
+        setup.context.profiler = profiler
+        setup.context.enqueue_emits_profile = False  # report once per call, after it has finished
         calls: list[list[tuple[str, float]]] = []
         walls = []
         try:
             for step in range(WARMUP_CALLS + iterations):
                 profiler.reported = []
                 start = time.perf_counter()
-                self.infer(native_input)
+                self._enqueue(setup, x)
                 self.sync()
                 wall = (time.perf_counter() - start) * 1e3
-                self.context.report_to_profiler()
+                setup.context.report_to_profiler()
                 if step >= WARMUP_CALLS:
                     walls.append(wall)
                     calls.append(profiler.reported)
         finally:
-            self.context = timed_context
+            if timed is not None:
+                self.setups[shape] = timed
         layers, note = self._layer_map()
         ops: dict[tuple[str, str], OpTime] = {}
         for call, reported in enumerate(calls):
@@ -164,7 +230,7 @@ class TensorRTRunner(Runner):
             **super().describe(),
             "tensorrt": getattr(self.trt, "__version__", None) if hasattr(self, "trt") else None,
             "io_dtype": str(getattr(self, "input_dtype", "")).removeprefix("torch."),
-            "stream": "torch.cuda.Stream + execute_async_v3",
+            "enqueue": "execute_async_v3 on the runner's stream, one execution context per optimization profile",
         }
 
 

@@ -156,9 +156,11 @@ def test_nvml_reads_millijoules_of_the_gpu_by_uuid():
 
 
 def test_nvml_without_an_energy_counter_is_na():
-    reader = energy.NvmlReader(0, "GPU-abc", nvml=_fake_nvml([0], supported=False))
+    nvml = _fake_nvml([0], supported=False)
+    reader = energy.NvmlReader(0, "GPU-abc", nvml=nvml)
     assert reader.reason.startswith("n/a (NVML has no energy counter for GPU GPU-abc")
     assert "Not Supported" in reader.reason
+    assert nvml.calls == ["init", "shutdown"]  # NVML counts its inits: the failed reader balanced its own
 
 
 def test_nvml_not_installed_is_na(monkeypatch):

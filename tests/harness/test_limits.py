@@ -10,6 +10,7 @@ import pytest
 from qbench import env
 from qbench.harness import limits
 from qbench.records import MachineLimits
+from qbench.workspace import CACHE_ENV
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def quick_limits() -> MachineLimits:
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(limits.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 

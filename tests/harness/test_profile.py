@@ -260,3 +260,22 @@ def test_inserted_nodes_join_their_neighbours():
         ("features.2", "MaxPool", "compute", [0.01]),
     ]
     assert ops[1].precision == "float32"
+
+
+def test_run_leaves_emulated_variants_unprofiled(tiny_workspace, monkeypatch):
+    """qbench run's profile_emulated=False: a variant flagged emulated is timed but not profiled
+    (its layer times would show the conversions); bench --profile's default profiles it."""
+    from qbench import capabilities
+    from qbench.harness.sweep import bench_variant
+    from qbench.pipeline.quantize import quantize
+    from qbench.records import BenchOptions, QuantizeOptions
+
+    quantize(tiny_workspace, ["fp16"], QuantizeOptions())
+    reason = "emulated: this CPU has no avx512_fp16 or amx_fp16 (as on an AVX2-only CPU)"
+    monkeypatch.setattr(capabilities, "emulated", lambda *args, **kwargs: reason)
+    common = {"batch_sizes": [1, 2], "iters": 3, "warmup": 1, "profile": True, "accuracy": False}
+    skipped = bench_variant(tiny_workspace, "fp16", BenchOptions(profile_emulated=False, **common))
+    assert skipped.ok and skipped.emulated == reason and skipped.profiles == []
+    assert any(n.startswith("per-layer profile: not taken (emulated:") for n in skipped.notes)
+    taken = bench_variant(tiny_workspace, "fp16", BenchOptions(**common))
+    assert [p.batch_size for p in taken.profiles] == [1, 2]

@@ -21,6 +21,7 @@ from qbench.records import (
     Roofline,
     VariantRecord,
 )
+from qbench.workspace import CACHE_ENV
 
 # the hand-computed model: 0.5 G MACs (1 G operations) per image, 100 MB of weights,
 # 10 MB of activations per image, on a machine with 50 GB/s and a 1000 G op/s peak
@@ -210,7 +211,7 @@ def _result(latency) -> BenchResult:
 def test_annotate_uses_the_cached_limits_of_this_machine(tmp_path, monkeypatch):
     from qbench.harness import limits
 
-    monkeypatch.setenv(limits.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     result = _result([_latency(1, 4.0)])
     cached = MachineLimits(
         fingerprint=result.env.fingerprint(),
@@ -231,7 +232,7 @@ def test_annotate_uses_the_cached_limits_of_this_machine(tmp_path, monkeypatch):
 def test_annotate_off_and_a_bad_setting_leave_a_reason_not_an_error(tmp_path, monkeypatch):
     from qbench.harness import limits
 
-    monkeypatch.setenv(limits.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     monkeypatch.setenv(limits.BENCH_ENV, "off")
     result = _result([_latency(1, 4.0)])
     roofline.annotate(result)

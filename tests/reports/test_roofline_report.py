@@ -26,6 +26,7 @@ from qbench.harness import limits
 from qbench.records import BenchResult, EnergyPoint, EnergyStats
 from qbench.reports import roofline as roofline_report
 from qbench.reports.writers import FORMATS, write_reports
+from qbench.workspace import CACHE_ENV
 
 MODES = ["fp32", "int8-ptq"]
 
@@ -34,7 +35,7 @@ def _qbench(cwd: Path, cache: Path, *args: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "qbench.cli.main", *args],
         cwd=cwd,
-        env={**os.environ, limits.CACHE_ENV: str(cache)},
+        env={**os.environ, CACHE_ENV: str(cache)},
         capture_output=True,
         text=True,
         timeout=600,
