@@ -11,6 +11,9 @@ mkdir -p "$out"
 python3 -m venv .venv-gpu
 .venv-gpu/bin/python -m pip install --quiet --upgrade pip
 .venv-gpu/bin/python -m pip install --quiet -e '.[dev,gpu]' 2>&1 | tail -5 | tee "$out/install.txt"
+# onnxruntime (a base requirement) and onnxruntime-gpu write the same package: keep the GPU build only
+.venv-gpu/bin/python -m pip uninstall --quiet -y onnxruntime
+.venv-gpu/bin/python -m pip install --quiet --force-reinstall --no-deps onnxruntime-gpu
 .venv-gpu/bin/qbench info > "$out/info.txt" 2>&1 || true
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 .venv-gpu/bin/python -m pytest -m "gpu or tensorrt" -rs -q tests 2>&1 | tee "$out/gpu-tests.txt" | tail -30

@@ -101,49 +101,77 @@ def torch_dtype(trt: Any, dtype: Any):
     return table[dtype]
 
 
-def run_once(plan: Plan, batches: list[Any], profile_index: int) -> list[Any]:
-    """The engine's first output for each of ``batches`` (CPU tensors of one shape) on
-    optimization profile ``profile_index``, as float32 CPU tensors: one fresh execution context,
-    its profile and input shape set and checked, torch CUDA buffers, execute_async_v3 on a torch
-    stream, synchronized after each batch."""
+def shape_context(
+    plan: Plan, profile_index: int, shape: tuple[int, ...], stream: Any, device: str, mode: str
+):
+    """An execution context for one input shape: optimization profile ``profile_index`` selected
+    on ``stream``, the input shape set, output buffers (torch CUDA tensors on ``device``) bound,
+    each step checked with a one-sentence error. Returns (context, {output name: buffer}).
+
+    Memory follows the profile in use (ON_PROFILE_CHANGE): the default strategy would give every
+    context memory enough for the largest profile, one copy per batch size."""
     import torch
 
-    engine = plan.engine
+    trt, engine = plan.trt, plan.engine
     input_name, output_names = plan.io_names()
-    input_dtype = torch_dtype(plan.trt, engine.get_tensor_dtype(input_name))
-    stream = torch.cuda.Stream()
-    context = engine.create_execution_context()
+    strategy = getattr(getattr(trt, "ExecutionContextAllocationStrategy", None), "ON_PROFILE_CHANGE", None)
+    context = (
+        engine.create_execution_context(strategy=strategy)
+        if strategy is not None
+        else engine.create_execution_context()
+    )
     if context is None:
         raise QBenchError(
-            "TensorRT could not create an execution context (out of GPU memory?); free the GPU and retry."
+            f"TensorRT could not create an execution context for {mode} (out of GPU memory?); free the GPU and retry."
         )
-    if not context.set_optimization_profile_async(profile_index, stream.cuda_stream):
+    try:  # the binding raises rather than return False
+        context.set_optimization_profile_async(profile_index, stream.cuda_stream)
+    except RuntimeError as exc:
         raise QBenchError(
-            f"TensorRT refused optimization profile {profile_index}; rebuild the engine with qbench quantize."
-        )
-    shape = tuple(batches[0].shape)
+            f"TensorRT refused optimization profile {profile_index} of {mode} ({exc}); rerun 'qbench quantize --mode {mode}'."
+        ) from None
     if not context.set_input_shape(input_name, shape):
         raise QBenchError(
-            f"TensorRT refused input shape {shape} on profile {profile_index}; "
-            "rebuild the engine with qbench quantize --batch-sizes including that batch size."
+            f"TensorRT refused input shape {shape} on profile {profile_index} of {mode}; "
+            f"rerun 'qbench quantize --mode {mode} --batch-sizes' with the sizes you bench."
         )
     outputs = {
         name: torch.empty(
             tuple(context.get_tensor_shape(name)),
-            dtype=torch_dtype(plan.trt, engine.get_tensor_dtype(name)),
-            device="cuda",
+            dtype=torch_dtype(trt, engine.get_tensor_dtype(name)),
+            device=device,
         )
         for name in output_names
     }
     for name, tensor in outputs.items():
-        context.set_tensor_address(name, tensor.data_ptr())
+        if not context.set_tensor_address(name, tensor.data_ptr()):
+            raise RuntimeError(f"TensorRT refused the buffer of output {name!r}; see the TensorRT log above")
+    stream.synchronize()  # the profile switch is asynchronous
+    return context, outputs
+
+
+def enqueue(context: Any, input_name: str, x: Any, stream: Any) -> None:
+    """One inference of ``x`` (a contiguous CUDA tensor) on ``stream``; not waited for."""
+    if not context.set_tensor_address(input_name, x.data_ptr()):
+        raise RuntimeError("TensorRT refused the input buffer; see the TensorRT log above")
+    if not context.execute_async_v3(stream.cuda_stream):
+        raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
+
+
+def run_once(plan: Plan, batches: list[Any], profile_index: int, mode: str = "the engine") -> list[Any]:
+    """The engine's first output for each of ``batches`` (CPU tensors of one shape) on
+    optimization profile ``profile_index``, as float32 CPU tensors, synchronized after each."""
+    import torch
+
+    input_name, output_names = plan.io_names()
+    input_dtype = torch_dtype(plan.trt, plan.engine.get_tensor_dtype(input_name))
+    stream = torch.cuda.Stream()
+    context, outputs = shape_context(plan, profile_index, tuple(batches[0].shape), stream, "cuda", mode)
     results = []
     for batch in batches:
         x = batch.to("cuda", input_dtype).contiguous()
-        context.set_tensor_address(input_name, x.data_ptr())
         stream.wait_stream(torch.cuda.current_stream())  # the input copy came first, on that stream
-        if not context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
+        enqueue(context, input_name, x, stream)
         stream.synchronize()
         results.append(outputs[output_names[0]].float().cpu())
     return results

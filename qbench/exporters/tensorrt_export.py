@@ -341,7 +341,9 @@ def verify_engine(
         batch = profile["batch_size"]
         random_input = ctx.example_input(batch)
         order = padded_order(len(real), batch)
-        outputs = tensorrt_plan.run_once(plan, [random_input, *real[order].split(batch)], profile["index"])
+        outputs = tensorrt_plan.run_once(
+            plan, [random_input, *real[order].split(batch)], profile["index"], accept.mode
+        )
         with torch.inference_mode():
             expected_random = reference(random_input).float()
         checks.append(

@@ -17,7 +17,29 @@ import torch
 from qbench.baselines.metrics import accuracy_stats, agreement
 from qbench.workspace import Workspace, atomic_path
 
-__all__ = ["accuracy_stats", "agreement", "collect_logits", "load_logits", "save_logits"]
+__all__ = ["accuracy_stats", "agreement", "collect_logits", "load_logits", "runner_forward", "save_logits"]
+
+
+def runner_forward(runner):
+    """``runner`` (loaded) as a function of a CPU batch to float32 CPU logits: on the runner's
+    stream, in pieces no larger than it takes, each filled up to a batch size it takes (an engine
+    built for fixed sizes) with the piece's own images, whose extra logits are dropped."""
+
+    def run(x):
+        n = len(x)
+        size = runner.batch_size_for(n)
+        if size != n:
+            x = x[torch.arange(size) % n]
+        out = runner.infer(runner.prepare(x))
+        runner.sync()
+        return runner.to_logits(out)[:n]
+
+    def forward(x):
+        cap = runner.max_batch_size() or len(x)
+        with runner.on_stream():
+            return torch.cat([run(x[i : i + cap]) for i in range(0, len(x), cap)])
+
+    return forward
 
 
 def collect_logits(runner, dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -27,16 +49,7 @@ def collect_logits(runner, dataset, batch_size: int = 64) -> tuple[np.ndarray, n
     evaluation does (``qbench.data.views``)."""
     from qbench.data.views import collect_logits as collect_views
 
-    def forward(x):
-        n = len(x)
-        size = runner.batch_size_for(n)  # an engine built for fixed batch sizes takes no other
-        if size != n:  # filled up with the batch's own images; their logits are dropped
-            x = x[torch.arange(size) % n]
-        out = runner.infer(runner.prepare(x))
-        runner.sync()
-        return runner.to_logits(out)[:n]
-
-    return collect_views(forward, dataset, batch_size)
+    return collect_views(runner_forward(runner), dataset, batch_size)
 
 
 def logits_path(ws: Workspace, mode: str) -> Path:

@@ -55,9 +55,12 @@ def skip_reason(variant: VariantRecord, options: BenchOptions) -> str | None:
 
     if variant.runner not in RUNNERS:
         return f"runner {variant.runner!r} is not available in this qbench installation"
-    reason = device_mismatch(variant, RUNNERS.get(variant.runner).devices, options.device)
+    runner = RUNNERS.get(variant.runner)
+    reason = device_mismatch(variant, runner.devices, options.device)
     if reason:
         return reason
+    if options.cuda_graph and not runner.supports_cuda_graph:
+        return f"the {variant.runner} runner cannot replay CUDA graphs; bench {variant.mode} without --cuda-graph"
     requires = tuple(variant.requires)
     if options.device.startswith("cuda"):
         requires = ("cuda", *requires)

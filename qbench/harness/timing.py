@@ -164,8 +164,8 @@ def _timed_cuda(fn, sync, budget: _Budget, stream, event) -> tuple[list[float], 
         fn()
         end.record(stream)
         sync()
-        end.synchronize()  # a no-op after the runner's sync; guards a runner whose sync() is lazier
         t1 = clock()
+        end.synchronize()  # a no-op after the runner's sync; guards a runner whose sync() is lazier
         samples.append(begin.elapsed_time(end))
         host.append((t1 - t0) * 1e3)
         if budget.stop(len(samples), t1 - loop_start):

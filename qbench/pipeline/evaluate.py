@@ -35,6 +35,7 @@ def _checkpoint_forward(path: Path, device: str):
 
 def _variant_forward(ws: Workspace, mode: str, meta: dict, device: str):
     """The variant's runner as a forward function (fp32 without a variant record: the checkpoint)."""
+    from qbench.harness.accuracy import runner_forward
     from qbench.harness.sweep import checkpoint_variant
     from qbench.records import VariantRecord
     from qbench.runners.base import create_runner
@@ -49,13 +50,7 @@ def _variant_forward(ws: Workspace, mode: str, meta: dict, device: str):
         select_modes(ws, [mode])  # raises the no-such-variant error naming the fix
     runner = create_runner(variant, folder, device=device)
     runner.load()
-
-    def forward(x):
-        out = runner.infer(runner.prepare(x))
-        runner.sync()
-        return runner.to_logits(out)
-
-    return forward, variant.runner, runner.close
+    return runner_forward(runner), variant.runner, runner.close
 
 
 def evaluate(

@@ -96,8 +96,15 @@ class Runner(ABC):
             raise BackendUnavailable(
                 f"{self.variant.mode} asks for {self.device}, but no CUDA device is visible; pass --device cpu."
             )
-        torch.cuda.set_device(self.device)
-        return torch.cuda.Stream(device=self.device)
+        torch.cuda.set_device(self.cuda_index)
+        return torch.cuda.Stream(device=self.cuda_index)
+
+    @property
+    def cuda_index(self) -> int:
+        """N of 'cuda:N'; for a bare 'cuda', the current device (torch.cuda.set_device takes no
+        device without an index)."""
+        index = torch.device(self.device).index
+        return torch.cuda.current_device() if index is None else index
 
     def on_stream(self) -> contextlib.AbstractContextManager:
         """Make :attr:`stream` the current stream (a no-op on the CPU): inputs are copied, and
@@ -124,6 +131,11 @@ class Runner(ABC):
         fixed batch sizes the smallest one above it (the accuracy pass fills the batch up and
         drops the extra logits; the timed sweep never pads)."""
         return n
+
+    def max_batch_size(self) -> int | None:
+        """The largest batch this runner takes (an engine built for a range), None: no limit.
+        The accuracy pass splits larger batches."""
+        return None
 
     def sync(self) -> None:
         """Block until this runner's queued device work is done; the CPU call has returned already."""

@@ -93,6 +93,11 @@ class OnnxRuntimeRunner(Runner):
             options["use_tf32"] = "1" if self.tf32 else "0"
         return options
 
+    def max_batch_size(self) -> int | None:
+        """The TensorRT provider's profile ends at the largest batch the variant was converted for."""
+        shapes = (self.variant.details.get("provider_options") or {}).get("trt_profile_max_shapes")
+        return int(shapes.split(":")[1].split("x")[0]) if shapes else None
+
     def prepare(self, batch: torch.Tensor) -> np.ndarray | torch.Tensor:
         if self.cuda:  # inputs and outputs stay on the device (IO binding): no copies in the timed call
             return batch.to(self.device, _TORCH_TYPES[np.dtype(self.input_dtype)]).contiguous()

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from qbench.artifacts.tensorrt_plan import torch_dtype
+from qbench.artifacts.tensorrt_plan import enqueue, shape_context, torch_dtype
 from qbench.errors import QBenchError
 from qbench.runners._cuda_graph import CapturedCall, capture
 from qbench.runners._profiling import WARMUP_CALLS, OpTime, RawProfile, op_kind
@@ -73,16 +73,15 @@ class TensorRTRunner(Runner):
     def load(self) -> None:
         if not self.cuda:  # bench skips a cuda-only variant under --device cpu; this guards direct use
             raise QBenchError(f"{self.variant.mode} runs on a CUDA device only; pass --device cuda.")
-        torch.cuda.set_device(self.device)  # the engine deserializes onto the current device
-        plan = self.load_artifact()  # checks CUDA and tensorrt, deserializes the engine
-        trt = self.trt = plan.trt
-        self.logger, self.runtime, self.engine = plan.logger, plan.runtime, plan.engine
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.input_name = inputs[0]
-        self.output_names = [n for n in names if n not in inputs]
-        self.input_dtype = torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name))
+        torch.cuda.set_device(self.cuda_index)  # the engine deserializes onto the current device
+        self.plan = self.load_artifact()  # checks CUDA and tensorrt, deserializes the engine
+        self.trt, self.engine = self.plan.trt, self.plan.engine
+        self.input_name, self.output_names = self.plan.io_names()
+        self.input_dtype = torch_dtype(self.trt, self.engine.get_tensor_dtype(self.input_name))
         self.setups: dict[tuple[int, ...], _ShapeSetup] = {}
+
+    def max_batch_size(self) -> int | None:
+        return max((high for *_, high in engine_profiles(self.variant.details)), default=None)
 
     def batch_size_for(self, n: int) -> int:
         ranges = [(low, high) for _, low, _, high in engine_profiles(self.variant.details)]
@@ -102,43 +101,18 @@ class TensorRTRunner(Runner):
         return setup.graph
 
     def _setup(self, shape: tuple[int, ...]) -> _ShapeSetup:
-        """The context for ``shape``: its profile selected, the input shape set (and checked),
-        output buffers allocated once so the timed call allocates nothing."""
-        if shape in self.setups:
-            return self.setups[shape]
-        index = profile_for(shape[0], self.variant.details, self.variant.mode)
-        context = self.engine.create_execution_context()
-        if context is None:
-            raise QBenchError(
-                f"TensorRT could not create an execution context for {self.variant.mode} (out of GPU memory?)."
+        """The context for ``shape``: the profile built for its batch size selected, the input
+        shape set (both checked), output buffers allocated once so the timed call allocates nothing."""
+        if shape not in self.setups:
+            index = profile_for(shape[0], self.variant.details, self.variant.mode)
+            context, outputs = shape_context(
+                self.plan, index, shape, self.stream, self.device, self.variant.mode
             )
-        if not context.set_optimization_profile_async(index, self.stream.cuda_stream):
-            raise QBenchError(
-                f"TensorRT refused optimization profile {index} of {self.variant.mode}; rerun 'qbench quantize --mode {self.variant.mode}'."
-            )
-        if not context.set_input_shape(self.input_name, shape):
-            raise QBenchError(
-                f"TensorRT refused input shape {shape} for profile {index} of {self.variant.mode}; "
-                f"rerun 'qbench quantize --mode {self.variant.mode} --batch-sizes' with the sizes you bench."
-            )
-        outputs = {
-            name: torch.empty(
-                tuple(context.get_tensor_shape(name)),
-                dtype=torch_dtype(self.trt, self.engine.get_tensor_dtype(name)),
-                device=self.device,
-            )
-            for name in self.output_names
-        }
-        for name, tensor in outputs.items():
-            context.set_tensor_address(name, tensor.data_ptr())
-        self.stream.synchronize()  # the profile switch is asynchronous
-        self.setups[shape] = _ShapeSetup(context, outputs)
+            self.setups[shape] = _ShapeSetup(context, outputs)
         return self.setups[shape]
 
     def _enqueue(self, setup: _ShapeSetup, x: torch.Tensor) -> torch.Tensor:
-        setup.context.set_tensor_address(self.input_name, x.data_ptr())
-        if not setup.context.execute_async_v3(self.stream.cuda_stream):
-            raise RuntimeError("TensorRT execute_async_v3 failed; see the TensorRT log above")
+        enqueue(setup.context, self.input_name, x, self.stream)
         return setup.outputs[self.output_names[0]]
 
     def infer(self, native_input: torch.Tensor | CapturedCall) -> torch.Tensor:
@@ -152,7 +126,7 @@ class TensorRTRunner(Runner):
 
     def close(self) -> None:
         self.setups = {}
-        self.engine = self.runtime = None
+        self.plan = self.engine = None
 
     def profile(self, native_input: torch.Tensor, iterations: int) -> RawProfile:
         trt = self.trt

@@ -85,8 +85,10 @@ class TorchRunner(Runner):
     def profile(self, native_input: torch.Tensor, iterations: int) -> RawProfile:
         from qbench.runners._torch_profile import profile_module
 
+        # eager even under --cuda-graph: a replayed graph runs no module hooks, so no layer names
+        x = native_input.input if isinstance(native_input, CapturedCall) else native_input
         return profile_module(
-            lambda: self.infer(native_input),
+            lambda: self._forward(x),
             self.sync,
             self.model,
             iterations,

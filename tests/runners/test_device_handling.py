@@ -272,6 +272,7 @@ def test_tensorrt_engine_takes_the_accuracy_pass_at_its_built_sizes(tmp_path):
     variant = _variant("tensorrt-fp16", "tensorrt", ["cuda"], details=_profiles(1, 8, 64))
     runner = TensorRTRunner(variant, tmp_path, device="cuda")  # nothing loaded: no GPU needed
     assert [runner.batch_size_for(n) for n in (1, 8, 14, 64, 100)] == [1, 8, 64, 64, 100]
+    assert runner.max_batch_size() == 64
 
 
 def test_accuracy_pass_fills_batches_up_to_a_size_the_runner_takes():
@@ -283,6 +284,9 @@ def test_accuracy_pass_fills_batches_up_to_a_size_the_runner_takes():
         """A runner that takes batches of 4 only and returns each image's mean as its logit row."""
 
         def batch_size_for(self, n: int) -> int:
+            return 4
+
+        def max_batch_size(self) -> int:
             return 4
 
         def prepare(self, x):
@@ -298,8 +302,95 @@ def test_accuracy_pass_fills_batches_up_to_a_size_the_runner_takes():
         def to_logits(self, out):
             return out
 
-    images = torch.arange(6 * 2 * 2, dtype=torch.float32).reshape(6, 1, 2, 2)
-    dataset = torch.utils.data.TensorDataset(images, torch.zeros(6, dtype=torch.int64))
-    logits, labels = collect_logits(FixedSizes(), dataset, batch_size=4)
-    assert logits.shape == (6, 3) and len(labels) == 6
+        def on_stream(self):
+            import contextlib
+
+            return contextlib.nullcontext()
+
+    # batches of 8 from the loader: split to the runner's largest (4), the last 2 filled up to 4
+    images = torch.arange(10 * 2 * 2, dtype=torch.float32).reshape(10, 1, 2, 2)
+    dataset = torch.utils.data.TensorDataset(images, torch.zeros(10, dtype=torch.int64))
+    logits, labels = collect_logits(FixedSizes(), dataset, batch_size=8)
+    assert logits.shape == (10, 3) and len(labels) == 10
     torch.testing.assert_close(torch.as_tensor(logits[:, 0]), images.flatten(1).mean(1))
+
+
+def test_cuda_graph_skips_a_runner_that_cannot_replay_one():
+    reason = skip_reason(
+        _variant("onnx", "onnxruntime", ["cpu", "cuda"]), BenchOptions(device="cuda", cuda_graph=True)
+    )
+    assert reason == "the onnxruntime runner cannot replay CUDA graphs; bench onnx without --cuda-graph"
+
+
+def test_device_index_of_a_runner(tmp_path):
+    from qbench.runners.tensorrt_runner import TensorRTRunner
+
+    assert (
+        TensorRTRunner(_variant("tensorrt-fp16", "tensorrt", ["cuda"]), tmp_path, device="cuda:1").cuda_index
+        == 1
+    )
+
+
+class _FakeContext:
+    """The parts of TensorRT's IExecutionContext shape_context uses, refusing what it is told to."""
+
+    def __init__(self, refuse_profile: bool = False, refuse_shape: bool = False) -> None:
+        self.refuse_profile, self.refuse_shape = refuse_profile, refuse_shape
+        self.addresses: dict[str, int] = {}
+
+    def set_optimization_profile_async(self, index, stream) -> bool:
+        if self.refuse_profile:  # TensorRT's binding raises instead of returning False
+            raise RuntimeError("Error in set optimization profile async.")
+        return True
+
+    def set_input_shape(self, name, shape) -> bool:
+        self.shape = shape
+        return not self.refuse_shape
+
+    def get_tensor_shape(self, name):
+        return (self.shape[0], 3)
+
+    def set_tensor_address(self, name, address) -> bool:
+        self.addresses[name] = address
+        return True
+
+
+def _fake_plan(context: _FakeContext):
+    from types import SimpleNamespace
+
+    from qbench.artifacts.tensorrt_plan import Plan
+
+    class Mode:
+        INPUT, OUTPUT = "in", "out"
+
+    trt = SimpleNamespace(
+        TensorIOMode=Mode, DataType=SimpleNamespace(FLOAT="f", HALF="h", INT8="i8", INT32="i32", BOOL="b")
+    )
+    engine = SimpleNamespace(
+        num_io_tensors=2,
+        get_tensor_name=lambda i: ["input", "logits"][i],
+        get_tensor_mode=lambda n: Mode.INPUT if n == "input" else Mode.OUTPUT,
+        get_tensor_dtype=lambda n: "f",
+        create_execution_context=lambda strategy=None: context,
+    )
+    return Plan(trt, None, None, engine)
+
+
+def test_shape_context_binds_outputs_and_says_what_tensorrt_refused():
+    from types import SimpleNamespace
+
+    from qbench.artifacts.tensorrt_plan import shape_context
+
+    stream = SimpleNamespace(cuda_stream=7, synchronize=lambda: None)
+    context = _FakeContext()
+    got, outputs = shape_context(_fake_plan(context), 2, (8, 3, 4, 4), stream, "cpu", "tensorrt-fp16")
+    assert got is context and context.shape == (8, 3, 4, 4)
+    assert outputs["logits"].shape == (8, 3) and context.addresses["logits"] == outputs["logits"].data_ptr()
+    with pytest.raises(QBenchError, match=r"refused optimization profile 2 of tensorrt-fp16 \(Error in set"):
+        shape_context(
+            _fake_plan(_FakeContext(refuse_profile=True)), 2, (8, 3, 4, 4), stream, "cpu", "tensorrt-fp16"
+        )
+    with pytest.raises(QBenchError, match=r"refused input shape \(8, 3, 4, 4\) on profile 2 .*--batch-sizes"):
+        shape_context(
+            _fake_plan(_FakeContext(refuse_shape=True)), 2, (8, 3, 4, 4), stream, "cpu", "tensorrt-fp16"
+        )
