@@ -17,7 +17,18 @@ PACKAGE = Path(qbench.__file__).parent
 
 # lowest first; a top-level module or package of qbench -> its layer
 LAYERS: list[tuple[str, ...]] = [
-    ("__init__", "errors", "records", "registry", "workspace", "env", "capabilities", "lock", "preflight"),
+    (
+        "__init__",
+        "errors",
+        "records",
+        "registry",
+        "workspace",
+        "env",
+        "capabilities",
+        "lock",
+        "preflight",
+        "allocator",
+    ),
     ("data", "baselines", "artifacts"),
     ("exporters", "runners"),
     ("harness",),

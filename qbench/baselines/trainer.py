@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from qbench.allocator import retained_heap
 from qbench.baselines import distributed, resume
 from qbench.baselines.models import head_parameter_names
 from qbench.errors import QBenchError
@@ -167,7 +168,8 @@ def train(
 
 def _train(model: nn.Module, data, config: TrainConfig, progress, state_file: StateFile | None):
     require_device(config.device)
-    with distributed.session(config.device) as place:
+    # freed gradients and activations stay in the heap between steps (qbench.allocator)
+    with distributed.session(config.device) as place, retained_heap():
         return _loop(model, data, config, progress if place.is_main else None, state_file, place)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from qbench.allocator import retained_heap
 from qbench.artifacts import ao_eager
 from qbench.artifacts._torch import quiet
 from qbench.artifacts.ao_eager import eager_convert, eager_prepare
@@ -171,7 +172,7 @@ def fine_tune(ctx: ExportContext, prepared: Any, engine: str, mode: str = "qat")
             )
         phases.train()
         loss_sum = correct = seen = 0
-        with quiet():
+        with quiet(), retained_heap():  # freed gradients stay in the heap between steps
             for i, (x, y) in enumerate(loader(data.train, BATCH_SIZE, shuffle=True, seed=opts.seed + epoch)):
                 if i >= steps_per_epoch:
                     break
