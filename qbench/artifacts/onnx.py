@@ -23,6 +23,7 @@ from qbench.artifacts.base import corrupt_artifact, register_format, require_art
 from qbench.errors import BackendUnavailable, QBenchError
 from qbench.records import VariantRecord
 from qbench.records.io import atomic_path
+from qbench.records.variant import device_index
 
 
 def save(path: Path, model: Any) -> Path:
@@ -50,11 +51,6 @@ PROVIDERS = {
 }
 
 
-def device_index(device: str) -> int:
-    """N of 'cuda:N' (0 for 'cuda'); ONNX Runtime's device_id counts the visible devices, as torch does."""
-    return int(device.split(":")[1]) if ":" in device else 0
-
-
 def providers_for(
     device: str,
     provider: str | None = None,
@@ -76,7 +72,8 @@ def providers_for(
         raise BackendUnavailable(
             f"ONNX Runtime has no {name} here; pip install {package} or pass --device cpu."
         )
-    settings: dict[str, Any] = {"device_id": device_index(device), **(options or {})}
+    # a bare 'cuda' is ONNX Runtime's default device 0; runners pass 'cuda:N' of their own stream
+    settings: dict[str, Any] = {"device_id": device_index(device, lambda: 0), **(options or {})}
     if cuda_stream:  # ONNX Runtime sets has_user_compute_stream itself
         settings["user_compute_stream"] = str(cuda_stream)
     gpu = [(name, settings)]

@@ -87,6 +87,7 @@ def export_onnx_tensorrt_fp16(ctx: ExportContext, out_dir: Path) -> Converted:
         activations="fp16 (inputs and outputs fp32)",
         provider="tensorrt",
         provider_options=_relative(options, out_dir),
+        max_batch=max(ctx.options.batch_sizes),  # the profile's end: the runner splits larger batches
     )
 
 

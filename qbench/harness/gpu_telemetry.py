@@ -28,18 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbench.records import GpuTelemetry
+from qbench.records.variant import device_index
 
 MiB = 2**20
 SAMPLE_INTERVAL_S = 0.01
 NO_NVML = "n/a (pip install nvidia-ml-py)"
 # what the sampler reads from NVML, as the notes name it
 NVML_QUANTITIES = "NVML per-process memory, clocks, power and temperature"
-
-
-def device_index(device: str, current: Callable[[], int]) -> int:
-    """torch's index of ``device``: 'cuda:1' is 1, plain 'cuda' is the current device."""
-    _, _, index = device.partition(":")
-    return int(index) if index else current()
 
 
 def nvml_uuid(torch_uuid: object) -> str | None:

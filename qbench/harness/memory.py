@@ -14,17 +14,14 @@ figure where ``pynvml`` (nvidia-ml-py) is installed, the device found by its UUI
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
-from qbench.harness import gpu_telemetry
 from qbench.records import GpuTelemetry
 
 MB = 2**20
@@ -110,14 +107,6 @@ class PeakWatcher:
         return self.elapsed_s / self.samples * 1e3 if self.samples else None
 
 
-def reset_gpu_peak(device: str) -> None:
-    """Reset torch's peak counters of ``device`` itself (not whichever device is current)."""
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.reset_peak_memory_stats(gpu_telemetry.device_index(device, torch.cuda.current_device))
-
-
 def gpu_memory(
     device: str, windows: Sequence[GpuTelemetry] = ()
 ) -> tuple[dict[str, float | None], list[str]]:
@@ -126,8 +115,8 @@ def gpu_memory(
     ``windows`` are the batch sizes' telemetry from a :class:`~qbench.harness.gpu_telemetry.GpuMonitor`:
     it resets torch's peaks per batch size, so torch's counters would now hold the last batch size's
     only; the sweep's peaks are the highest of the windows', the NVML figure the highest of its
-    samples, and the monitor's own notes say what could not be read. Without windows: torch's peaks
-    since :func:`reset_gpu_peak` and one NVML reading of this process, taken now.
+    samples, and the monitor's own notes say what could not be read. A GPU run without windows had
+    no CUDA device to watch.
     """
     out: dict[str, float | None] = {
         "gpu_peak_allocated_mb": None,
@@ -136,43 +125,13 @@ def gpu_memory(
     }
     if not device.startswith("cuda"):
         return out, ["GPU memory: n/a (CPU run)"]
-    if windows:
-        out["gpu_peak_allocated_mb"] = _highest(w.peak_allocated_mb for w in windows)
-        out["gpu_peak_reserved_mb"] = _highest(w.peak_reserved_mb for w in windows)
-        out["gpu_nvml_mb"] = _highest(w.nvml_process_mb for w in windows)
-        return out, []
-    import torch
-
-    if not torch.cuda.is_available():
+    if not windows:
         return out, ["GPU memory: n/a (no CUDA device)"]
-    index, uuid = gpu_telemetry.cuda_identity(device, torch.cuda)
-    out["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated(index) / MB
-    out["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved(index) / MB
-    nvml, note = _nvml_process_mb(index, uuid, gpu_telemetry.import_nvml())
-    out["gpu_nvml_mb"] = nvml
-    return out, [note] if note else []
+    out["gpu_peak_allocated_mb"] = _highest(w.peak_allocated_mb for w in windows)
+    out["gpu_peak_reserved_mb"] = _highest(w.peak_reserved_mb for w in windows)
+    out["gpu_nvml_mb"] = _highest(w.nvml_process_mb for w in windows)
+    return out, []
 
 
 def _highest(values: Iterable[float | None]) -> float | None:
     return max((v for v in values if v is not None), default=None)
-
-
-def _nvml_process_mb(index: int, uuid: str | None, nvml: Any) -> tuple[float | None, str | None]:
-    """This process's usedGpuMemory on the GPU with this UUID now, or None and the reason."""
-    if nvml is None:
-        return None, "GPU NVML per-process memory: n/a (pip install nvidia-ml-py)"
-    try:
-        gpu = gpu_telemetry.NvmlDevice.open(index, uuid, nvml)
-        try:
-            entry = gpu_telemetry.find_process(
-                nvml.nvmlDeviceGetComputeRunningProcesses(gpu.handle), os.getpid()
-            )
-        finally:
-            gpu.close()
-    except Exception as exc:  # NVML raises its own error types for unsupported queries
-        return None, f"GPU NVML per-process memory: n/a ({exc})"
-    if entry is None:
-        return None, "GPU NVML per-process memory: n/a (this process is not listed, e.g. inside a container)"
-    if entry.usedGpuMemory is None:
-        return None, "GPU NVML per-process memory: n/a (NVML has no usedGpuMemory for this process)"
-    return entry.usedGpuMemory / MB, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,6 +17,13 @@ DEVICE_KINDS = ("cpu", "cuda")
 def device_kind(device: str) -> str:
     """'cpu' or 'cuda' for a device string such as 'cuda:1'."""
     return device.split(":", 1)[0]
+
+
+def device_index(device: str, current: Callable[[], int]) -> int:
+    """The CUDA index of ``device``: 'cuda:1' is 1, a bare 'cuda' is ``current()`` (torch's
+    current device; ONNX Runtime and NVML count the visible devices the same way)."""
+    _, _, index = device.partition(":")
+    return int(index) if index else current()
 
 
 @dataclass

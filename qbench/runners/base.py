@@ -35,6 +35,7 @@ import torch
 
 from qbench.errors import BackendUnavailable, QBenchError
 from qbench.records import VariantRecord
+from qbench.records.variant import device_index
 from qbench.registry import Registry
 from qbench.runners._profiling import ProfilerUnavailable, RawProfile
 
@@ -103,8 +104,7 @@ class Runner(ABC):
     def cuda_index(self) -> int:
         """N of 'cuda:N'; for a bare 'cuda', the current device (torch.cuda.set_device takes no
         device without an index)."""
-        index = torch.device(self.device).index
-        return torch.cuda.current_device() if index is None else index
+        return device_index(self.device, torch.cuda.current_device)
 
     def on_stream(self) -> contextlib.AbstractContextManager:
         """Make :attr:`stream` the current stream (a no-op on the CPU): inputs are copied, and

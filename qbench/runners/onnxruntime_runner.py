@@ -55,15 +55,16 @@ class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
     def load(self) -> None:
-        from qbench.artifacts.onnx import device_index, open_session
+        from qbench.artifacts.onnx import open_session
 
+        stream = self.stream  # first: on a GPU it checks the device and makes it current
         self.session = open_session(
             self.artifact,
             self.variant.mode,
             threads=self.threads,
-            device=self.device,
+            device=self.session_device,
             provider=self.variant.details.get("provider"),
-            cuda_stream=self.stream.cuda_stream if self.cuda else None,
+            cuda_stream=stream.cuda_stream if stream is not None else None,
             provider_options=self.provider_options(),
         )
         model_input, model_output = self.session.get_inputs()[0], self.session.get_outputs()[0]
@@ -73,12 +74,17 @@ class OnnxRuntimeRunner(Runner):
         if self.cuda:
             import onnxruntime as ort
 
-            self.device_id = device_index(self.device)
+            self.device_id = self.cuda_index
             self.bindings: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor | None]] = {}
             # run returns once the work is enqueued on our stream; sync() waits for it, so the
             # harness's events time the GPU work, not a host-side wait inside run
             self.run_options = ort.RunOptions()
             self.run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+
+    @property
+    def session_device(self) -> str:
+        """The device the session opens on: 'cuda:N' of the runner's own stream, or 'cpu'."""
+        return f"cuda:{self.cuda_index}" if self.cuda else self.device
 
     def provider_options(self) -> dict[str, str]:
         """The GPU provider's options: those the variant was converted with (cache paths, relative
@@ -95,8 +101,7 @@ class OnnxRuntimeRunner(Runner):
 
     def max_batch_size(self) -> int | None:
         """The TensorRT provider's profile ends at the largest batch the variant was converted for."""
-        shapes = (self.variant.details.get("provider_options") or {}).get("trt_profile_max_shapes")
-        return int(shapes.split(":")[1].split("x")[0]) if shapes else None
+        return self.variant.details.get("max_batch")
 
     def prepare(self, batch: torch.Tensor) -> np.ndarray | torch.Tensor:
         if self.cuda:  # inputs and outputs stay on the device (IO binding): no copies in the timed call
@@ -158,7 +163,7 @@ class OnnxRuntimeRunner(Runner):
                 self.artifact,
                 self.variant.mode,
                 threads=self.threads,
-                device=self.device,
+                device=self.session_device,
                 profile_prefix=str(Path(tmp) / "ort-profile"),
                 provider=self.variant.details.get("provider"),
                 provider_options=self.provider_options(),

@@ -347,15 +347,6 @@ def test_sweep_memory_is_the_highest_of_the_batch_sizes():
     assert memory.gpu_memory("cpu", windows)[1] == ["GPU memory: n/a (CPU run)"]
 
 
-def test_one_off_nvml_reading_finds_the_gpu_by_uuid():
-    nvml = FakeNvml(process_mb=(640,))
-    assert memory._nvml_process_mb(1, "GPU-22222222-bbbb", nvml) == (pytest.approx(640), None)
-    assert nvml.calls == [("init",), ("by-uuid", "GPU-22222222-bbbb"), ("processes",), ("shutdown",)]
-    _, note = memory._nvml_process_mb(1, "GPU-22222222-bbbb", FakeNvml(pid=1))
-    assert "not listed" in note
-    assert "nvidia-ml-py" in memory._nvml_process_mb(1, None, None)[1]
-
-
 def _cuda_available() -> bool:
     import torch
 

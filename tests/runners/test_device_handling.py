@@ -323,7 +323,10 @@ def test_cuda_graph_skips_a_runner_that_cannot_replay_one():
 
 
 def test_device_index_of_a_runner(tmp_path):
+    from qbench.records.variant import device_index
     from qbench.runners.tensorrt_runner import TensorRTRunner
+
+    assert device_index("cuda:2", lambda: 7) == 2 and device_index("cuda", lambda: 7) == 7
 
     assert (
         TensorRTRunner(_variant("tensorrt-fp16", "tensorrt", ["cuda"]), tmp_path, device="cuda:1").cuda_index
