@@ -1,7 +1,8 @@
 """Report figures (matplotlib, Agg backend, imported only when a report needs figures).
 
-Each figure is saved as SVG, PNG and PDF under ``reports/figures/``; the PNG is also
-returned as a base64 data URI so the HTML report embeds it and needs no other file.
+Each figure is saved as SVG and PNG under ``reports/figures/``, and as PDF when the LaTeX report
+(whose ``includegraphics`` reads it) is written: the PDF is a third of the drawing time. The
+PNG is also returned as a base64 data URI so the HTML report embeds it and needs no other file.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,17 @@ if TYPE_CHECKING:
     from qbench.reports.rows import LatencyRow, VariantRow
 
 FORMATS = ("svg", "png", "pdf")
+PDF = "pdf"  # for the LaTeX report only
+
+
+@dataclass(frozen=True)
+class FigureDir:
+    """Where figures go and in which formats (a subset of FORMATS, PNG always: HTML embeds it)."""
+
+    path: Path
+    formats: tuple[str, ...] = FORMATS
+
+
 # noisy measurements get a hollow marker, so they are visible in print too
 _MARKERS = "osD^vP*Xh<>"
 
@@ -43,10 +56,10 @@ def _plt():
     return plt
 
 
-def _save(fig, out_dir: Path, name: str, title: str, caption: str) -> dict[str, Any]:
+def _save(fig, out_dir: FigureDir, name: str, title: str, caption: str) -> dict[str, Any]:
     files = {}
-    for ext in FORMATS:
-        path = out_dir / f"{name}.{ext}"
+    for ext in out_dir.formats:
+        path = out_dir.path / f"{name}.{ext}"
         with atomic_path(path) as tmp:
             meta: dict[str, Any] = {"Software": "qbench"}
             if ext == "svg":
@@ -81,7 +94,7 @@ def _median_throughput(row: LatencyRow) -> float:
 
 def _latency_like(
     ctx: ReportContext,
-    out_dir: Path,
+    out_dir: FigureDir,
     value: Callable[[LatencyRow], float],
     name: str,
     title: str,
@@ -131,7 +144,7 @@ def _pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, 
     return sorted(front)
 
 
-def _accuracy_vs_size(ctx, out_dir: Path):
+def _accuracy_vs_size(ctx, out_dir: FigureDir):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     points = [
@@ -161,7 +174,7 @@ def _accuracy_vs_size(ctx, out_dir: Path):
     return _save(fig, out_dir, "accuracy_vs_size", "Accuracy vs model size", caption)
 
 
-def _confusions(ctx, out_dir: Path):
+def _confusions(ctx, out_dir: FigureDir):
     vs = [v for v in ctx.variants if v.ok and v.confusion]
     if not vs:
         return None
@@ -197,7 +210,7 @@ def _confusions(ctx, out_dir: Path):
     return _save(fig, out_dir, "confusion", "Confusion matrices", caption)
 
 
-def _training(ctx: ReportContext, out_dir: Path):
+def _training(ctx: ReportContext, out_dir: FigureDir):
     """FP32 training curves and QAT fine-tuning curves (loss; accuracy in percent)."""
     curves: list[tuple[str, list[Any]]] = []
     for b in ctx.baselines:
@@ -246,10 +259,11 @@ def _training(ctx: ReportContext, out_dir: Path):
     return _save(fig, out_dir, "training", "Training curves", caption)
 
 
-def draw_figures(ctx: ReportContext, out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Draw every figure the records support; return {name: {title, caption, files, data_uri}}."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def draw_figures(ctx: ReportContext, out_dir: Path, pdf: bool = True) -> dict[str, dict[str, Any]]:
+    """Draw every figure the records support, as PDF too when ``pdf`` (the LaTeX report needs it);
+    return {name: {title, caption, files, data_uri}}."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out_dir = FigureDir(Path(out_dir), tuple(f for f in FORMATS if pdf or f != PDF))
     figures: dict[str, dict[str, Any]] = {}
     if _series(ctx):
         figures["latency"] = _latency_like(

@@ -11,7 +11,6 @@ conversions, and in no layer at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qbench.records import BenchResult, LayerProfile
@@ -20,6 +19,7 @@ from qbench.reports import fmt
 
 if TYPE_CHECKING:
     from qbench.reports.context import ReportContext
+    from qbench.reports.figures import FigureDir
     from qbench.reports.sources import Source
 
 OVERHEAD_LABEL = "overhead (framework/unattributed)"
@@ -253,7 +253,7 @@ def _segments(p: LayerProfile, colored: list[str]) -> list[tuple[str, float]]:
     return ordered
 
 
-def draw_figure(ctx: ReportContext, out_dir: Path) -> dict[str, Any] | None:
+def draw_figure(ctx: ReportContext, out_dir: FigureDir) -> dict[str, Any] | None:
     """Horizontal stacked bars, one per variant and profiled batch size (a panel per batch size):
     each layer's time as a percent of the measured median latency. None without profiles."""
     from qbench.reports.figures import _plt, _save

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qbench.records import BenchResult, DeviceLimits, EnergyPoint, EnergyStats, RooflinePoint
@@ -17,6 +16,7 @@ from qbench.reports import fmt
 
 if TYPE_CHECKING:
     from qbench.reports.context import ReportContext
+    from qbench.reports.figures import FigureDir
     from qbench.reports.sources import Source
 
 # the roofs' colours stay clear of the variants' (matplotlib's C0..C6)
@@ -332,7 +332,7 @@ def summary_lines(results: list[BenchResult]) -> list[str]:
 # the figure
 
 
-def draw_figure(ctx: ReportContext, out_dir: Path) -> dict[str, Any] | None:
+def draw_figure(ctx: ReportContext, out_dir: FigureDir) -> dict[str, Any] | None:
     """Log-log roofline: the memory roof and each precision's peak, every variant's points
     labelled by batch size. None when no result has a roofline."""
     from qbench.reports.figures import _MARKERS, _plt, _save

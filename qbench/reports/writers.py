@@ -89,7 +89,7 @@ def write_reports(
     if FIGURE_FORMATS & set(fmts):
         from qbench.reports.figures import draw_figures
 
-        ctx.figures = draw_figures(ctx, out / "figures")
+        ctx.figures = draw_figures(ctx, out / "figures", pdf="latex" in fmts)
         written["figures"] = [Path(p) for f in ctx.figures.values() for p in f["files"].values()]
     # render everything first so a template error leaves no half-updated set of files
     rendered: dict[str, list[tuple[Path, str]]] = {}

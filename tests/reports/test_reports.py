@@ -332,6 +332,19 @@ def test_formats_and_bad_input(real_ws, tmp_path):
         write_reports(real_ws, ["text"], templates_dir=tmp_path / "missing")
 
 
+def test_figures_follow_the_reports_asked_for(real_ws, tmp_path):
+    """HTML alone: SVG and PNG (the page embeds the PNG), no PDF; LaTeX adds the PDF it includes."""
+    html = write_reports(real_ws, ["html"], tmp_path / "html")
+    assert {p.suffix for p in html["figures"]} == {".svg", ".png"}
+    assert all(p.is_file() for p in html["figures"])
+    assert not list((tmp_path / "html" / "figures").glob("*.pdf"))
+    latex = write_reports(real_ws, ["latex"], tmp_path / "latex")
+    assert {p.suffix for p in latex["figures"]} == {".svg", ".png", ".pdf"}
+    tex = (tmp_path / "latex" / "report.tex").read_text()
+    included = re.findall(r"qbenchfigdir ([\w.]+\.pdf)", tex)
+    assert included and all((tmp_path / "latex" / "figures" / name).is_file() for name in included)
+
+
 def test_missing_optional_records(real_ws, tmp_path):
     """No train.json, no variant.json: every field still prints, with its reason."""
     (real_ws / "baseline" / "train.json").unlink()
