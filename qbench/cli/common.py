@@ -77,18 +77,33 @@ def require_batches_fit(ws: Workspace, batch_sizes: list[int], flag: str) -> Non
 
 
 def parse_int_list(text: str) -> list[int]:
-    """'1,8,16' -> [1, 8, 16]; used as an argparse type."""
+    """'1,8,16' -> [1, 8, 16]; used as an argparse type. An empty item ('1,,4') or a value given
+    twice ('1,1': two records of one batch size) is refused."""
+    items = [v.strip() for v in text.split(",")]
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in items]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers, got {text!r}"
+            + (" (an empty item)" if "" in items else "")
+        ) from None
+    if any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(
+            f"{twice[0]} is given more than once in {text!r}; give each value once"
+        )
     return values
 
 
 def parse_name_list(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    """'a, b,a' -> ['a', 'b'] (first occurrence kept); used as an argparse type. A list that names
+    nothing ('' or ',') is refused: an unset shell variable must not mean 'all'."""
+    names = list(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}, which names none")
+    return names
 
 
 def console():

@@ -91,6 +91,11 @@ CASES = [
     Case(("run", "--qat-max-batches", "-2"), "--qat-max-batches -2 is too small; pass 1 or more (0: whole"),
     Case(("run", "--calib-batches", "0"), "pass --calib-batches 1 or more"),
     Case(("run", "--batch-sizes", "0,8"), "expected positive whole numbers", argparse=True),
+    Case(("bench", "--batch-sizes", "1,8,1"), "1 is given more than once", argparse=True),
+    Case(("run", "--batch-sizes", "1,,4"), "(an empty item)", argparse=True),
+    # an unset shell variable ($QBENCH_MODES) must not turn into every mode
+    Case(("quantize", "--mode", ""), "which names none", argparse=True),
+    Case(("run", "--modes", ","), "which names none", argparse=True),
     Case(("run", "--max-seconds-per-batch", "-1"), "seconds must not be negative", argparse=True),
     Case(("run", *TINY[:2], "--image-size", "100000"), "pass --image-size"),
     Case(
