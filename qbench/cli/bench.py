@@ -168,7 +168,7 @@ def summary_table(results: list[BenchResult]):
         acc = r.accuracy
         agree = acc.agreement.top1_agreement if acc and acc.agreement else None
         lat = [r.latency_at(b) for b in dict.fromkeys(show)]
-        best = max((s.throughput_ips for s in r.latency), default=None)
+        best = max((s.median_throughput_ips for s in r.latency), default=None)
         table.add_row(
             r.mode,
             r.status,

@@ -99,6 +99,13 @@ class LatencyStats(Record):
     host: HostLatency | None = None
     gpu: GpuTelemetry | None = None
 
+    @property
+    def median_throughput_ips(self) -> float:
+        """Images/s at the median latency (batch / median): the headline throughput of the CLI
+        and the reports. ``throughput_ips`` is trtexec's, over the loop's wall time: a few
+        calls a busy machine held up lower it, not this."""
+        return self.batch_size * 1000.0 / self.median_ms if self.median_ms > 0 else 0.0
+
 
 @dataclass
 class MemoryStats(Record):

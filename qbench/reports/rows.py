@@ -249,7 +249,7 @@ def _latency_rows(r: BenchResult, base: BenchResult | None) -> list[LatencyRow]:
         rows.append(
             LatencyRow(
                 stats=s,
-                median_throughput_ips=s.batch_size * 1000.0 / s.median_ms if s.median_ms > 0 else 0.0,
+                median_throughput_ips=s.median_throughput_ips,
                 speedup=speedup,
                 speedup_text=text,
                 fp32_median_ms=ref.median_ms if ref is not None else None,

@@ -35,9 +35,15 @@ def test_baseline_bench_compare_pipeline(qbench_cli, tmp_path):
     assert result.status == "ok" and [s.batch_size for s in result.latency] == [1, 4]
     assert all(s.n_samples == 5 and s.median_ms > 0 for s in result.latency)
     assert result.accuracy.n_images == 270
+    # the table's best throughput is the reports' (batch / median), not the loop's wall-time figure
+    best = max(result.latency, key=lambda s: s.median_throughput_ips)
+    assert best.median_throughput_ips == pytest.approx(best.batch_size * 1000 / best.median_ms)
+    assert f"{best.median_throughput_ips:,.1f}" in p.stderr + p.stdout
 
-    p = qbench_cli("compare", "--report", "text")
+    p = qbench_cli("compare", "--report", "text,md")
     assert p.returncode == 0, p.stderr
+    md = (tmp_path / "runs/default/reports/report.md").read_text()
+    assert f"{best.median_throughput_ips:,.1f} img/s @{best.batch_size}" in md
     report = (tmp_path / "runs/default/reports/fp32.txt").read_text()
     assert "7. BASELINE REFERENCE FOR FUTURE COMPARISONS" in report
     assert f"Final Test Accuracy: {result.accuracy.top1:.4f}%" in report
