@@ -180,7 +180,7 @@ def summary_table(results: list[BenchResult]):
             iterations_text(r),
             _fmt(r.memory.rss_peak_mb, 1),
             _fmt(r.size_mb, 2),
-            "; ".join(_notes(r))[:90],
+            "; ".join(_notes(r)),
         )
     return table
 
@@ -244,4 +244,12 @@ def run(args: argparse.Namespace) -> int:
         out = Console(width=160)  # a log file or pipe: do not wrap the table at 80 columns
     print_summary(out, results)
     out.print(f"results: {ws.results_dir}")
-    return 1 if any(r.status == "failed" for r in results) else 0
+    return exit_status(results)
+
+
+def exit_status(results: list[BenchResult]) -> int:
+    """0: nothing failed; 2: every failure was bad input (its sentence names the fix); 1: a crash."""
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return 0
+    return 2 if all(r.input_error for r in failed) else 1

@@ -160,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"  {fmt:<6} {path}")
     failed = [r.mode for r in outcome.results if r.status == "failed"]
     if failed:
+        from qbench.cli.bench import exit_status
+
         out.print(f"[bold red]failed[/bold red]: {', '.join(failed)} (see the notes above and the report)")
-        return 1
+        return exit_status(outcome.results)
     out.print(f"[bold green]done[/bold green] in {time.perf_counter() - start:.0f} s; workspace {ws.root}")
     return 0

@@ -387,15 +387,24 @@ MAX_REASON_CHARS = 2000
 
 
 def failed_result(mode: str, options: BenchOptions, error: BaseException | str) -> BenchResult:
-    tail = error if isinstance(error, str) else "".join(traceback.format_exception(error))
-    tail = "\n".join(tail.strip().splitlines()[-15:])
-    last = tail.splitlines()[-1] if tail else "unknown error"
+    """The record of a bench that failed. A QBenchError (bad input: a corrupt artifact, a shape
+    the engine refuses) keeps its one sentence, which names the fix, and is marked
+    ``input_error``; anything else keeps the end of its traceback."""
+    if isinstance(error, QBenchError):
+        reason = str(error)[:MAX_REASON_CHARS]
+        notes = [f"{mode}: failed: {reason}"]
+    else:
+        tail = error if isinstance(error, str) else "".join(traceback.format_exception(error))
+        tail = "\n".join(tail.strip().splitlines()[-15:])
+        reason = (tail.splitlines()[-1] if tail else "unknown error")[:MAX_REASON_CHARS]
+        notes = [f"{mode}: failed: {reason}", tail]
     return BenchResult(
         mode=mode,
         status="failed",
-        skip_reason=last[:MAX_REASON_CHARS],
+        skip_reason=reason,
+        input_error=isinstance(error, QBenchError),
         settings=bench_settings(options),
         device=options.device,
-        notes=[f"{mode}: failed: {last[:MAX_REASON_CHARS]}", tail],
+        notes=notes,
         created=now(),
     )

@@ -200,6 +200,8 @@ class BenchResult(Record):
     status: Status
     settings: BenchSettings
     skip_reason: str | None = None
+    # failed on bad input (a QBenchError: corrupt artifact, refused shape), not a crash: exit 2
+    input_error: bool = False
     runner: str | None = None
     device: str = "cpu"
     model: ModelFacts | None = None

@@ -101,3 +101,25 @@ def test_import_keeps_the_users_weights(qbench_cli, tmp_path):
     # an import knows no training: nothing is recorded as if it had been measured
     assert train.training is None and train.outcome is None and train.history == []
     assert train.training_precision is None and train.test.n_images == 270
+
+
+def test_a_corrupt_artifact_fails_with_exit_2_its_sentence_whole(qbench_cli, tiny_workspace):
+    """A truncated ONNX file is bad input, not a crash: exit 2, the table shows the loader's whole
+    sentence with its fix (no exception class, no cut), and the earlier good record stays."""
+    from qbench.pipeline.quantize import quantize
+    from qbench.records import QuantizeOptions
+
+    quantize(tiny_workspace, ["onnx"], QuantizeOptions())
+    bench = ("bench", "--variants", "onnx", "--batch-sizes", "1", "--iters", "3", "--warmup", "1")
+    assert qbench_cli(*bench).returncode == 0
+    good = (tiny_workspace.results_dir / "onnx.json").read_bytes()
+    artifact = tiny_workspace.variant_dir("onnx") / "model.onnx"
+    artifact.write_bytes(artifact.read_bytes()[:2000])
+    p = qbench_cli(*bench)
+    assert p.returncode == 2, p.stdout + p.stderr
+    notes = [line.split("│")[-2].strip() for line in p.stdout.splitlines() if line.count("│") > 2]
+    assert " ".join(notes).endswith("rerun 'qbench quantize --mode onnx'.")  # the column wraps, never cuts
+    assert "QBenchError" not in p.stdout
+    assert (tiny_workspace.results_dir / "onnx.json").read_bytes() == good
+    failed = BenchResult.from_json(tiny_workspace.results_dir / "failed" / "onnx.json")
+    assert failed.status == "failed" and failed.input_error and "corrupt or truncated" in failed.skip_reason
