@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from qbench.errors import QBenchError
+from qbench.harness.stats import robust_cv
 from qbench.records import BenchResult, TrainRecord, VariantRecord
 from qbench.reports.context import build_context
 from qbench.reports.fmt import ratio
@@ -225,6 +226,9 @@ def test_html_tables_match_records(rendered):
         assert cells[4] == f"{s.mean_ms:.2f}"
         assert cells[11] == ratio(base.latency_at(s.batch_size).median_ms / s.median_ms)
         assert ("noisy" in cells[-1]) == s.noisy
+        # the CV shown is the one the noisy flag tests (IQR-based), not std/mean
+        robust = robust_cv(s.iqr_ms, s.median_ms)
+        assert cells[8] == f"{robust * 100:.1f}%" and (robust > r.settings.options.cv_threshold) == s.noisy
     mem = {tr["data-variant"].split("/")[-1]: _cell_texts(tr) for tr in soup.select("#memory-table tbody tr")}
     assert "n/a (no CUDA device)" in mem["fp32"]
     assert f"{base.memory.runtime_mb:.2f} MB" in mem["fp32"]
