@@ -43,11 +43,23 @@ def _read(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/corrupt pickles
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise QBenchError(
-            f"checkpoint {path} cannot be read ({first}); it is corrupt, truncated or not a "
-            "PyTorch weights file: pass a state-dict checkpoint."
+            f"checkpoint {path} cannot be read ({load_error_reason(exc)}); it is corrupt, truncated or not "
+            "a PyTorch weights file: pass a state-dict checkpoint (torch.save(model.state_dict(), path))."
         ) from None
+
+
+# torch's weights-only refusal: a paragraph of advice around the one line that says what failed
+_UNPICKLER = "WeightsUnpickler error:"
+
+
+def load_error_reason(exc: Exception) -> str:
+    """The part of a ``torch.load`` error that says what failed, short enough for one sentence."""
+    text = str(exc).strip()
+    if _UNPICKLER in text:
+        detail = " ".join(text.split(_UNPICKLER, 1)[1].strip().split("\n\n")[0].split())
+        return f"the weights-only loader refused it: {detail.split('. ')[0].rstrip('.')[:160]}"
+    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _state_dict_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -87,6 +87,10 @@ def _check_version(version: Any, where: str, rewrite: str) -> None:
         raise RecordError(
             f"{where.rstrip(':')} has schema_version {version}, this qbench reads {SCHEMA_VERSION}; upgrade qbench."
         )
+    if version is None:
+        raise RecordError(
+            f"{where.rstrip(':')} has no schema_version, so qbench did not write it; pass a file qbench wrote."
+        )
     raise RecordError(
         f"{where.rstrip(':')} has schema_version {version!r} (an older qbench wrote it; this one reads "
         f"{SCHEMA_VERSION}); {rewrite} to rewrite it."

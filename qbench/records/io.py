@@ -205,8 +205,11 @@ def read_json_object(path: Path, what: str = "record") -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise QBenchError(
-            f"{what} {path} is not valid JSON ({exc}); delete it and rerun the step that writes it."
+            f"{what} {path} is not valid JSON ({exc}); pass a file qbench wrote, or delete this one and "
+            "rerun the step that writes it."
         ) from None
     if not isinstance(data, dict):
-        raise QBenchError(f"{what} {path} is not a JSON object; delete it and rerun its step.")
+        raise QBenchError(
+            f"{what} {path} is not a JSON object; pass a file qbench wrote, or delete this one and rerun its step."
+        )
     return data

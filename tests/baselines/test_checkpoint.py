@@ -50,6 +50,21 @@ def test_missing_and_truncated_checkpoints(tmp_path):
         import_checkpoint(tmp_path / "cut.pth", "tiny-cnn", 10)
 
 
+def test_unpickling_refusals_say_what_failed_in_a_few_words(tmp_path):
+    """torch's weights-only refusal is a paragraph of advice; the error keeps the line that says
+    what failed (a whole pickled model: its class), then the fix."""
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "whole-model.pt")
+    (tmp_path / "noise.pt").write_bytes(bytes(range(256)))
+    with pytest.raises(QBenchError) as whole:
+        import_checkpoint(tmp_path / "whole-model.pt", "tiny-cnn", 10)
+    message = str(whole.value)
+    assert "refused it: Unsupported global: GLOBAL torch.nn.modules.linear.Linear" in message
+    assert message.endswith("pass a state-dict checkpoint (torch.save(model.state_dict(), path)).")
+    assert "weights_only" not in message and len(message) < 400
+    with pytest.raises(QBenchError, match=r"cannot be read \(\S"):
+        import_checkpoint(tmp_path / "noise.pt", "tiny-cnn", 10)
+
+
 def test_plain_state_dict_is_not_a_qbench_checkpoint(tmp_path):
     torch.save(create_model("tiny-cnn", num_classes=10).state_dict(), tmp_path / "m.pth")
     with pytest.raises(QBenchError, match="qbench baseline --import"):
