@@ -93,7 +93,10 @@ def load_cached(fingerprint: str) -> MachineLimits | None:
         return None
     try:
         limits = MachineLimits.from_json(path)
+        age_s = time.time() - path.stat().st_mtime
     except (QBenchError, OSError):  # corrupt or of another schema: measure again
+        return None
+    if busy(limits) and age_s > BUSY_KEEP_S:
         return None
     return limits if limits.fingerprint == fingerprint else None
 
@@ -127,6 +130,51 @@ def obtain(
     return limits, True
 
 
+# other processes taking this many cores during a measurement make it a busy one, whose limits
+# are low: kept only this long (the variants of one bench share it), then measured again
+BUSY_CORES = 0.5
+BUSY_KEEP_S = 600.0
+
+
+def busy(limits: MachineLimits) -> bool:
+    return limits.other_load_cores is not None and limits.other_load_cores >= BUSY_CORES
+
+
+class OtherLoad:
+    """CPU time the rest of the machine used (other processes, and time the hypervisor stole)
+    while this process measured, in cores: the system's busy time less this process's."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self._start = (time.perf_counter(), self._busy_s(), self._own_s())
+
+    @staticmethod
+    def _busy_s() -> float:
+        import psutil
+
+        t = psutil.cpu_times()
+        return (
+            sum(t)
+            - t.idle
+            - getattr(t, "iowait", 0.0)
+            - getattr(t, "guest", 0.0)
+            - getattr(t, "guest_nice", 0.0)
+        )
+
+    def _own_s(self) -> float:
+        t = self._me.cpu_times()
+        return t.user + t.system
+
+    def cores(self) -> float | None:
+        wall0, busy0, own0 = self._start
+        wall = time.perf_counter() - wall0
+        if wall <= 0:
+            return None
+        return max(0.0, ((self._busy_s() - busy0) - (self._own_s() - own0)) / wall)
+
+
 # ---------------------------------------------------------------------------------------------
 # measurement
 
@@ -140,11 +188,12 @@ def measure(machine: EnvRecord | None = None, *, quick: bool = False) -> Machine
     machine = env.capture(machine)
     plan = QUICK if quick else FULL
     start = time.perf_counter()
+    others = OtherLoad()
     cpu = cpu_limits(plan, machine.cpu.model)
     gpus = []
     if torch.cuda.is_available():
         gpus = [gpu_limits(i, plan) for i in range(torch.cuda.device_count())]
-    return MachineLimits(
+    limits = MachineLimits(
         fingerprint=machine.fingerprint(),
         machine=machine.machine_label(with_gpu=bool(gpus)),
         measured=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -152,7 +201,21 @@ def measure(machine: EnvRecord | None = None, *, quick: bool = False) -> Machine
         quick=quick,
         cpu=cpu,
         gpus=gpus,
+        other_load_cores=others.cores(),
     )
+    if busy(limits):
+        cpu.notes.append(
+            f"measured while other processes took {limits.other_load_cores:.1f} of "
+            f"{psutil_cores()} cores: these limits are low, and are kept {BUSY_KEEP_S / 60:.0f} minutes "
+            "only ('qbench info --limits --remeasure' on a quiet machine replaces them)"
+        )
+    return limits
+
+
+def psutil_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count() or 1
 
 
 def cpu_limits(plan: Plan, name: str) -> DeviceLimits:

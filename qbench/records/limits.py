@@ -80,6 +80,9 @@ class MachineLimits(Record):
     quick: bool  # a reduced measurement (tests): small buffer and shapes, few repetitions
     cpu: DeviceLimits
     gpus: list[DeviceLimits] = field(default_factory=list)
+    # CPU cores other processes (and the hypervisor's steal) took during the measurement: limits
+    # measured on a busy machine are low, so they are not cached
+    other_load_cores: float | None = None
 
     def for_device(self, device: str) -> DeviceLimits | None:
         """The limits of ``device`` ('cpu', 'cuda', 'cuda:1'); None when not measured."""

@@ -65,7 +65,8 @@ def test_the_cache_is_keyed_by_machine_fingerprint(cache, quick_limits):
     assert limits.load_cached(other.fingerprint()) is None
 
 
-def test_missing_or_corrupt_cache_is_measured_and_remeasure_measures_again(cache):
+def test_missing_or_corrupt_cache_is_measured_and_remeasure_measures_again(cache, monkeypatch):
+    monkeypatch.setattr(limits, "BUSY_CORES", float("inf"))  # kept for good, whatever else runs
     machine = env.capture()
     path = limits.cache_path(machine.fingerprint())
     path.parent.mkdir(parents=True)
@@ -123,3 +124,26 @@ def test_info_limits_refuses_a_bad_thread_count(qbench_cli):
     p = qbench_cli("info", "--limits", "--threads", "0")
     assert p.returncode == 2 and "--threads must be 1 or more" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_limits_measured_on_a_busy_machine_say_so_and_are_kept_briefly(cache, monkeypatch):
+    """Two busy loops in other processes take about a core from a 2-core measurement: the record
+    says how much and the CPU limits carry the note; the cache serves it for BUSY_KEEP_S (the
+    other variants of the same bench), then a bench measures again."""
+    import subprocess
+    import sys
+    import time
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        found, measured_now = limits.obtain(env.capture(), quick=True)
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    assert measured_now and found.other_load_cores >= limits.BUSY_CORES
+    assert any("kept 10 minutes only" in note for note in found.cpu.notes)
+    assert limits.load_cached(found.fingerprint).to_dict() == found.to_dict()
+    monkeypatch.setattr(limits, "BUSY_KEEP_S", -1.0)  # older than it may be
+    assert limits.load_cached(found.fingerprint) is None
