@@ -1,7 +1,7 @@
 """A fork server for the bench: one process imports torch and the back-ends and builds the test
 split once, then forks a fresh child per variant.
 
-    python -m qbench.harness.forkserver        (started and driven by :class:`ForkServer`)
+    python -m qbench.harness.forkserver PARENT_PID     (started and driven by :class:`ForkServer`)
 
 Why a server rather than forking the caller: the caller (``qbench run``) may have trained a model
 and run conversions, and its allocator caches, thread pools and oneDNN primitive caches are what
@@ -15,18 +15,25 @@ Protocol, in text lines: the server prints ``QBENCH-READY`` once, then for each 
 from stdin forks, waits for the child and prints ``QBENCH-DONE <exit code>`` (negative: killed
 by that signal). Children print ``QBENCH-PROGRESS`` lines on the same stdout and write their
 stderr to ``stderr.txt`` beside the job file.
+
+The server dies with the bench that started it, and each child with the server
+(:func:`die_with_parent`): a killed bench must leave no variant measuring on its cores and
+holding its workspace lock (the lock's open file is inherited), which would refuse the next bench.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -37,11 +44,30 @@ READY = "QBENCH-READY"
 DONE = "QBENCH-DONE"
 # the back-ends' libraries: importing them is code the children share, not state a variant leaves behind
 PRELOAD = ("torchvision", "onnxruntime", "torchao")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# how often a server that the kernel does not watch for it (no prctl) checks that the bench lives
+PARENT_POLL_S = 0.2
 
 
 def available() -> bool:
     """Fork servers need os.fork (not on Windows)."""
     return hasattr(os, "fork")
+
+
+def die_with_parent(parent: int) -> bool:
+    """Have the kernel SIGKILL this process when ``parent`` dies; whether it will (Linux only).
+
+    The request is cleared by fork, so the server and each child make their own, first thing.
+    A parent that died before the request is not watched for (this process was reparented
+    already): getppid shows it, and this process dies now, as the death signal would have made it.
+    """
+    watched = (
+        sys.platform == "linux"
+        and ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL)) == 0
+    )
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return watched
 
 
 def _preload() -> int:
@@ -64,10 +90,11 @@ def _preload() -> int:
     return threads
 
 
-def _child(job: dict, stderr_path: Path, threads: int) -> None:
+def _child(job: dict, stderr_path: Path, threads: int, server: int) -> None:
     """In the forked child: bench the job, then leave without running the server's exit code."""
     code = 1
     try:
+        die_with_parent(server)
         fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
         os.close(fd)
@@ -88,10 +115,30 @@ def _child(job: dict, stderr_path: Path, threads: int) -> None:
         os._exit(code)
 
 
-def serve() -> int:
+def _wait(pid: int, parent: int, watched: bool) -> int | None:
+    """Child ``pid``'s wait status; None when the bench died first (the child is killed then).
+
+    Where the kernel does not watch the bench for this server (no prctl), the server looks
+    itself while a child runs; between jobs, the bench's death ends the loop with EOF.
+    """
+    if watched:
+        return os.waitpid(pid, 0)[1]
+    while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+        if os.getppid() != parent:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(PARENT_POLL_S)
+    return done[1]
+
+
+def serve(parent: int) -> int:
+    """Serve jobs until stdin closes; ``parent`` is the bench's pid, the process to die with."""
+    watched = die_with_parent(parent)
     threads = _preload()
     from qbench.harness.sweep import test_split
 
+    server = os.getpid()
     print(READY, flush=True)
     while line := sys.stdin.readline():
         job_path = Path(line.strip())
@@ -101,8 +148,10 @@ def serve() -> int:
             test_split(job["meta"])
         pid = os.fork()
         if pid == 0:
-            _child(job, job_path.parent / "stderr.txt", threads)
-        _, status = os.waitpid(pid, 0)
+            _child(job, job_path.parent / "stderr.txt", threads, server)
+        status = _wait(pid, parent, watched)
+        if status is None:
+            return 1
         print(f"{DONE} {os.waitstatus_to_exitcode(status)}", flush=True)
     return 0
 
@@ -116,7 +165,11 @@ class ForkServer:
         self.last_error = ""  # the server's stderr when it died without an answer
 
     def start(self) -> ForkServer:
-        """Start the server now (its imports then overlap with the caller's own set-up)."""
+        """Start the server now (its imports then overlap with the caller's own set-up).
+
+        The kernel's parent-death signal follows the thread that started the server, not the
+        process: start and close it on a thread that lives as long as it is used (bench_modes does).
+        """
         if self._proc is None or self._proc.poll() is not None:
             self.close()
             self._start()
@@ -126,7 +179,7 @@ class ForkServer:
         # closed in close(), after the server is gone
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "qbench.harness.forkserver"],
+            [sys.executable, "-m", "qbench.harness.forkserver", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -178,4 +231,4 @@ class ForkServer:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(int(sys.argv[1])))

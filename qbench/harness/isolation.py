@@ -118,7 +118,8 @@ def run_isolated(
 def _fresh_process(job_path: Path, stderr_path: Path, on_line: Callable[[str], None]) -> int:
     with open(stderr_path, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qbench.harness.worker", str(job_path)],
+            # with the bench's pid: the worker dies with the bench (forkserver.die_with_parent)
+            [sys.executable, "-m", "qbench.harness.worker", str(job_path), str(os.getpid())],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,

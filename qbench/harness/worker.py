@@ -1,6 +1,6 @@
 """Bench one variant in this (fresh or freshly forked) process; run by qbench.harness.isolation.
 
-    python -m qbench.harness.worker JOB.json
+    python -m qbench.harness.worker JOB.json [BENCH_PID]
 
 JOB.json holds the workspace root, the mode, the BenchOptions, the baseline facts (ModelFacts),
 the machine's EnvRecord (records as their ``to_dict``) and the path to write the BenchResult to.
@@ -61,7 +61,13 @@ def run_job(job: dict[str, Any], isolation: str = FRESH_PROCESS) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text(encoding="utf-8"))
+    """``python -m qbench.harness.worker JOB [BENCH_PID]``: with the pid, die with that bench."""
+    args = argv or sys.argv[1:]
+    if len(args) > 1:
+        from qbench.harness.forkserver import die_with_parent
+
+        die_with_parent(int(args[1]))
+    job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     return run_job(job)
 
 

@@ -1,10 +1,18 @@
 """Fresh-process isolation: one variant's allocations do not reach the next one's numbers,
-and a variant that dies takes only its own record down."""
+a variant that dies takes only its own record down, and a bench that is killed takes its fork
+server and the variant it measures down with it."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from qbench.harness import forkserver
@@ -14,6 +22,18 @@ from qbench.records import BaselineRef, BenchOptions, BenchResult, VariantRecord
 
 HERE = Path(__file__).resolve().parent
 BALLAST_MB = 300
+# a bench whose one variant warms up for five minutes: it is killed long before
+BENCH_UNTIL_KILLED = """
+import sys
+from pathlib import Path
+
+from qbench.harness.isolation import bench_modes
+from qbench.records import BenchOptions
+from qbench.workspace import Workspace
+
+options = BenchOptions(batch_sizes=[1], warmup_s=300, iters=3, threads=1, accuracy=False)
+bench_modes(Workspace(Path(sys.argv[1])), ["light"], options)
+"""
 
 
 def _variant(ws, mode: str, requires: tuple[str, ...] = (), **details) -> None:
@@ -120,3 +140,115 @@ def test_skipped_variant_keeps_its_reason(ballast_workspace):
     needs, gone = bench_modes(ws, ["needs-gpu", "gone"], _options(isolate=False))
     assert (needs.status, needs.skip_reason) == ("skipped", "no CUDA device")
     assert (gone.status, gone.skip_reason) == ("skipped", "no CUDA device")
+
+
+def _forked_family(bench: psutil.Process, timeout: float = 60) -> tuple[psutil.Process, psutil.Process]:
+    """The bench's fork server and the child it forked, once the child exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for server in bench.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                forked = server.children()
+                if forked and "qbench.harness.forkserver" in server.cmdline():
+                    return server, forked[0]
+        time.sleep(0.05)
+    raise AssertionError(f"the bench forked no child in {timeout} s")
+
+
+def _gone(process: psutil.Process) -> bool:
+    """Exited (a zombie counts: it holds no files, no lock and no core)."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _all_gone_within(seconds: float, processes: list[psutil.Process]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not all(map(_gone, processes)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return all(map(_gone, processes))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_bench_takes_its_fork_server_and_child_with_it(ballast_workspace):
+    """SIGKILL leaves the bench no time to close its server: the kernel kills the server, then
+    its child, which was measuring (the repro: they went on for a minute, holding the lock)."""
+    bench = subprocess.Popen([sys.executable, "-c", BENCH_UNTIL_KILLED, str(ballast_workspace.root)])
+    family = [psutil.Process(bench.pid)]
+    try:
+        family += _forked_family(family[0])
+        time.sleep(0.5)  # into the child's warm-up
+        assert not _gone(family[-1])
+        bench.kill()
+        assert _all_gone_within(5, family[1:])
+    finally:  # after a failure too, nothing the test started spins on
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        bench.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_process_whose_parent_died_before_it_asked_dies_at_once():
+    """The race the getppid check closes: the expected parent is not the parent any more (here:
+    its own pid), so the process dies instead of going on unwatched."""
+    script = textwrap.dedent("""
+        import os
+        from qbench.harness.forkserver import die_with_parent
+
+        print(die_with_parent(os.getppid()), flush=True)
+        die_with_parent(os.getpid())
+        print("still here")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (-signal.SIGKILL, "True\n")
+
+
+@pytest.mark.skipif(not forkserver.available(), reason="no os.fork here")
+def test_without_prctl_the_server_kills_its_child_when_the_bench_is_gone():
+    """The fallback where the kernel does not watch the bench: the server's wait on a child looks
+    for its parent itself (a parent given as a pid that is not it stands for a dead bench)."""
+    script = textwrap.dedent("""
+        import os, time
+        from qbench.harness.forkserver import _wait
+
+        def fork(seconds):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(seconds)
+                os._exit(3)
+            return pid
+
+        print(os.waitstatus_to_exitcode(_wait(fork(0.1), os.getppid(), watched=False)))
+        start = time.monotonic()
+        print(_wait(fork(60), os.getpid(), watched=False), time.monotonic() - start < 5)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["3", "None", "True"], done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_bench_takes_its_fresh_worker_process_with_it(ballast_workspace):
+    """Without the fork server (a GPU bench, or no fork) each variant runs in a fresh worker
+    process: it too dies with the bench."""
+    script = (
+        "from qbench.harness import forkserver\nforkserver.available = lambda: False\n" + BENCH_UNTIL_KILLED
+    )
+    bench = subprocess.Popen([sys.executable, "-c", script, str(ballast_workspace.root)])
+    family = [psutil.Process(bench.pid)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(family) == 1 and time.monotonic() < deadline:
+            family += [p for p in family[0].children() if "qbench.harness.worker" in " ".join(p.cmdline())]
+            time.sleep(0.05)
+        assert len(family) == 2, "the bench started no worker"
+        time.sleep(3)  # into the worker's imports or warm-up
+        assert not _gone(family[-1])
+        bench.kill()
+        assert _all_gone_within(5, family[1:])
+    finally:
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        bench.wait()
