@@ -166,8 +166,9 @@ def section(r: BenchResult, key: str, label: str) -> RooflineSection:
         unit=roof.unit,
         peak=f"{rate(peak, roof.unit)} ({roof.peak_method})" if peak else fmt.na(roof.peak_method),
         bandwidth=f"{roof.bandwidth_gbytes_per_s:,.1f} GB/s ({roof.bandwidth_method})",
-        weights=f"{roof.weight_bytes / 1e6:,.3f} MB: {roof.weight_bytes_method}",
-        activations=f"{roof.activation_bytes_per_image / 1e6:,.3f} MB per image: {roof.activation_method}",
+        # decimal megabytes, as the GB/s they are divided by (the sizes elsewhere are MiB)
+        weights=f"{roof.weight_bytes / 1e6:,.3f} MB (10^6 bytes): {roof.weight_bytes_method}",
+        activations=f"{roof.activation_bytes_per_image / 1e6:,.3f} MB (10^6 bytes) per image: {roof.activation_method}",
         floor=f"{roof.floor_ms:.4g} ms (weights / bandwidth)",
         knee=f"batch {roof.knee_batch_size}" if roof.knee_batch_size else fmt.na("no throughput measured"),
         lines=lines,

@@ -261,7 +261,14 @@ def _latency_rows(r: BenchResult, base: BenchResult | None) -> list[LatencyRow]:
 def _dtype(variant: VariantRecord | None) -> str:
     if variant is None or not variant.dtype:
         return fmt.na("not recorded in variant.json")
-    return f"torch.{variant.dtype}" if variant.dtype in _TORCH_DTYPES else variant.dtype
+    text = f"torch.{variant.dtype}" if variant.dtype in _TORCH_DTYPES else variant.dtype
+    # a quantized variant takes and returns floats: say so, beside what it computes in
+    if variant.weights and variant.weights.split()[0] not in (variant.dtype, _SHORT.get(variant.dtype)):
+        text += " (inputs and outputs; weights " + variant.weights.split(" (")[0] + ")"
+    return text
+
+
+_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
 
 def _backend(variant: VariantRecord | None, r: BenchResult) -> str:

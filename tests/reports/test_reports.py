@@ -148,6 +148,9 @@ def test_variant_text_compares_medians_with_fp32(rendered):
     ptq = VariantRecord.from_json(root / "variants" / "int8-ptq" / "variant.json")
     text = (root / "reports" / "int8-ptq.txt").read_text()
     assert f"Calibration: {ptq.calibration.method}, {ptq.calibration.batches} batches" in text
+    # a quantized variant takes and returns floats, and says what its weights are
+    assert f"Data Type: torch.{ptq.dtype} (inputs and outputs; weights {ptq.weights.split()[0]})" in text
+    assert "Data Type: torch.float32\n" in (root / "reports" / "fp32.txt").read_text()
 
 
 def test_qat_history_in_percent_with_loss(rendered):
