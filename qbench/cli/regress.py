@@ -36,8 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Compare per variant x batch size, with one process run as the unit of evidence: each side's "
             "per-run medians (bench --repeats R, or the runs of --ab). A regression is a ratio of medians "
-            "of run medians slower than --threshold, than the baseline's own between-run noise and than "
-            "--min-abs-ms, whose bootstrap interval over runs lies above the threshold too; with fewer than --min-runs "
+            "of run medians worse in --metric than --threshold (median: latency up by it; throughput: "
+            "images/s down by it), than the baseline's own between-run noise and than --min-abs-ms, whose "
+            "bootstrap interval over runs lies beyond the threshold too; with fewer than --min-runs "
             "runs a side the row is 'inconclusive'. A top-1 drop beyond --max-accuracy-drop and a "
             "baseline variant missing, failed or skipped now also fail. "
             "Exit status: 0 pass, 1 regression or missing variant, 2 bad input."
@@ -48,7 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--baseline",
         type=Path,
         metavar="PATH",
-        help="results JSON file, results/ folder, workspace folder, or a file written by --save-baseline",
+        help="results JSON file, folder of result JSON files (such as a workspace's results/), workspace "
+        "folder, or a file written by --save-baseline",
     )
     src.add_argument(
         "--baseline-store",
@@ -71,11 +73,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_ab_args(p)
     gate = p.add_argument_group("the gate")
-    gate.add_argument("--metric", choices=list(METRICS), default=d.metric, help="(default: %(default)s)")
+    gate.add_argument(
+        "--metric",
+        choices=list(METRICS),
+        default=d.metric,
+        help="what the table, interval, threshold and outputs are in: median ms per batch, or throughput "
+        "img/s = batch / median; a slowdown is a regression in both (default: %(default)s)",
+    )
     gate.add_argument(
         "--threshold",
         default=f"{d.threshold:.0%}",
-        help="relative slowdown that counts: '10%%' or 0.1 (default: %(default)s)",
+        help="relative worsening of --metric that counts (median up, throughput down): '10%%' or 0.1 "
+        "(default: %(default)s)",
     )
     gate.add_argument(
         "--min-abs-ms",
@@ -218,8 +227,9 @@ def results_table(report):
     from qbench.regress import fmt_change, fmt_interval, fmt_noise, fmt_runs, fmt_value
 
     o = report.options
+    worse = "-" if o.metric == "throughput" else "+"  # the direction the threshold is read in
     table = Table(
-        title=f"qbench regress ({report.mode}: {o.metric} of run medians, threshold {o.threshold:.0%})"
+        title=f"qbench regress ({report.mode}: {o.metric} of run medians, threshold {worse}{o.threshold:.0%})"
     )
     columns = ("variant", "batch", "metric", "baseline -> current", "change", "interval", "noise", "runs")
     for col in (*columns, "verdict", "note"):

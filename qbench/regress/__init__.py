@@ -3,9 +3,10 @@
 The unit of evidence is one process run: each side contributes its per-run medians
 (``LatencyStats.repeats`` from ``qbench bench --repeats R``, or the A/B runs of
 ``qbench regress --ab``). A variant x batch size is a REGRESSION only when the ratio of the
-medians of run medians is slower than the threshold, than the baseline's own between-run noise
-and than an absolute floor, and its bootstrap interval over runs lies above the threshold too; with too few
-runs it is "inconclusive". A baseline variant missing, failed or skipped now fails the gate;
+medians of run medians is slower by more than the threshold (read in the chosen metric: median
+up, or throughput down, by it), than the baseline's own between-run noise and than an absolute
+floor, and its bootstrap interval over runs lies beyond the threshold too; with too few runs it
+is "inconclusive". A baseline variant missing, failed or skipped now fails the gate;
 top-1 is gated per variant. Figures are defined as in the reports (median, throughput =
 batch / median, change = current / baseline). See ``runs`` for the model, ``ab`` for A/B.
 """

@@ -17,10 +17,14 @@ from qbench.regress.verdict import (
 def model_sentence(report: Report) -> str:
     """The rule the verdict applied, in one sentence (Markdown and the terminal share it)."""
     o = report.options
+    throughput = o.metric == "throughput"
+    what = "throughput (batch / median)" if throughput else "median"
+    worse = f"{'throughput down' if throughput else 'latency up'} by > {o.threshold:.0%}"
+    beyond = "below" if throughput else "above"
     return (
-        f"{report.mode}; {o.metric} of per-run medians; regression = slower by > {o.threshold:.0%}, by more "
-        f"than the baseline's between-run noise and by > {o.min_abs_ms:g} ms, with the {1 - 2 * o.alpha:.0%} "
-        f"bootstrap interval over runs above the threshold too; >= {o.min_runs} runs a side; "
+        f"{report.mode}; {what} of per-run medians; regression = {worse}, by more than the baseline's "
+        f"between-run noise and by > {o.min_abs_ms:g} ms per batch, with the {1 - 2 * o.alpha:.0%} "
+        f"bootstrap interval over runs {beyond} the threshold too; >= {o.min_runs} runs a side; "
         + (f"top-1 drop limit {o.max_accuracy_drop:g} pp." if o.accuracy_gate else "accuracy gate off.")
     )
 

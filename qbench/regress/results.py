@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from qbench.errors import QBenchError
-from qbench.records import BenchResult, Record
+from qbench.records import BenchResult, Record, RecordError
 from qbench.records.io import read_json_object
 from qbench.regress.options import BASELINE_KIND
 from qbench.reports.sources import baseline_first, load_source
@@ -59,11 +59,12 @@ def _keyed(results: list[BenchResult]) -> dict[str, BenchResult]:
 
 
 def load_results(path: str | Path, what: str = "baseline") -> ResultSet:
-    """Results from a results JSON file, a results/ folder, a workspace or a saved baseline file."""
+    """Results from a results JSON file, a folder of them (results/ or any other), a workspace or a
+    saved baseline file."""
     path = Path(path)
     if not path.exists():
         raise QBenchError(
-            f"{what} {path} does not exist; pass a results JSON file, a results/ folder, a workspace "
+            f"{what} {path} does not exist; pass a results JSON file, a folder of them, a workspace "
             "or a file written by 'qbench regress --save-baseline'."
         )
     if path.is_file():
@@ -75,7 +76,26 @@ def load_results(path: str | Path, what: str = "baseline") -> ResultSet:
                     f"{what} {path} holds no result records; save it again from a benched workspace."
                 )
             return ResultSet(str(path), _keyed(saved.results))
-    return ResultSet(str(path), _keyed(load_source(path).results))
+    try:
+        source = load_source(path)
+    except RecordError:
+        if path.is_dir() and _holds_saved_baselines(path):
+            raise QBenchError(
+                f"{what} {path} is a folder of baselines saved by 'qbench regress --save-baseline'; pass it "
+                f"as --baseline-store {path}, or one of its files as --baseline."
+            ) from None
+        raise
+    return ResultSet(str(path), _keyed(source.results))
+
+
+def _holds_saved_baselines(folder: Path) -> bool:
+    for path in folder.glob("*.json"):
+        try:
+            if read_json_object(path).get("kind") == BASELINE_KIND:
+                return True
+        except QBenchError:
+            continue
+    return False
 
 
 def save_baseline(results: ResultSet, path: str | Path) -> Path:

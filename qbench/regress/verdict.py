@@ -1,9 +1,16 @@
 """The comparison: one row per variant x batch size (and per variant's top-1), and the verdict.
 
-A latency row is a REGRESSION when the current median of run medians is slower than the
-baseline's by more than ``threshold``, by more than the baseline's own between-run noise (its
-slowest run above its median) and by more than ``min_abs_ms``, and the bootstrap interval of
-that ratio lies wholly above ``1 + threshold``. With fewer than ``min_runs`` runs a side it is INCONCLUSIVE.
+A latency row is a REGRESSION when the current median of run medians is worse than the
+baseline's, in the chosen metric, by more than ``threshold`` (median: ms per batch up by more
+than it; throughput: images/s down by more than it), by more than the baseline's own between-run
+noise (its slowest run against its median) and by more than ``min_abs_ms`` per batch, and the
+bootstrap interval of the change lies wholly beyond the threshold too. Either metric is a
+function of the same per-run medians (throughput = batch / median), so a slowdown is a
+regression under both; only the size the threshold asks for is read in the metric shown. A row
+is "improved" when swapping the two sides would make it a regression. With fewer than
+``min_runs`` runs a side it is INCONCLUSIVE.
+
+Every number a row carries (change, ratio, interval, noise, notes) is in the chosen metric.
 """
 
 from __future__ import annotations
@@ -34,10 +41,11 @@ class Row:
     change_pct: float | None  # (current / baseline - 1) of the metric in %; top-1 rows: difference in pp
     verdict: str
     note: str = ""
-    ratio: float | None = None  # current / baseline in ms per batch (above 1: slower)
-    ci_low: float | None = None  # bootstrap interval of ``ratio`` over runs
+    # current / baseline of the metric: median above 1, or throughput below 1, is slower
+    ratio: float | None = None
+    ci_low: float | None = None  # bootstrap interval of ``ratio`` over runs (low <= high in either metric)
     ci_high: float | None = None
-    noise_pct: float | None = None  # the baseline's slowest run above its median, in %
+    noise_pct: float | None = None  # the baseline's slowest run against its median, in % of the metric
     runs: tuple[int, int] | None = None  # process runs of (baseline, current)
 
     @property
@@ -116,16 +124,36 @@ def failure_text(row: Row) -> str:
     return row.note if row.verdict == MISSING else fmt_change(row)
 
 
+def metric_label(metric: str) -> str:
+    return f"{metric} {'img/s' if metric == 'throughput' else 'ms'}"
+
+
 def _metric_value(stats_ms: float, batch_size: int, metric: str) -> float:
     if metric == "throughput":
         return batch_size * 1000.0 / stats_ms if stats_ms > 0 else math.nan
     return stats_ms
 
 
+def _in_metric(latency_ratio: float, metric: str) -> float:
+    """A current / baseline ratio of ms per batch as the ratio of the metric (throughput: its inverse)."""
+    return 1.0 / latency_ratio if metric == "throughput" else latency_ratio
+
+
+def regression_bound(opts: RegressOptions) -> float:
+    """The ratio of ms per batch (current / baseline) beyond which the metric is worse by more than
+    the threshold: the median up by it, or the throughput down by it (never, for a 100% drop)."""
+    if opts.metric == "throughput":
+        return 1.0 / (1.0 - opts.threshold) if opts.threshold < 1.0 else math.inf
+    return 1.0 + opts.threshold
+
+
 def compare_latency(mode: str, base: LatencyStats, cur: LatencyStats, opts: RegressOptions) -> Row:
-    """One variant x batch size, from the per-run medians of both sides."""
-    unit = "img/s" if opts.metric == "throughput" else "ms"
-    metric = f"{opts.metric} {unit}"
+    """One variant x batch size, from the per-run medians of both sides.
+
+    The decisions are taken on the ratio of ms per batch (a slowdown is a regression in either
+    metric), against the bound where the chosen metric crosses the threshold; the row reports
+    the ratio, its interval and the noise converted into the chosen metric."""
+    metric = metric_label(opts.metric)
     b_runs, c_runs = run_medians(base), run_medians(cur)
     if not b_runs or not c_runs:
         note = "no finite median in " + ("baseline" if not b_runs else "current")
@@ -133,21 +161,31 @@ def compare_latency(mode: str, base: LatencyStats, cur: LatencyStats, opts: Regr
     runs = compare_runs(b_runs, c_runs, opts.alpha)
     b_ms, c_ms = runs.base_ms, runs.cur_ms
     b_val, c_val = (_metric_value(v, base.batch_size, opts.metric) for v in (b_ms, c_ms))
+
+    def shown(latency_ratio: float) -> float:
+        return _in_metric(latency_ratio, opts.metric)
+
+    def pct(latency_ratio: float) -> str:
+        return f"{(shown(latency_ratio) - 1.0) * 100:+.1f}%"
+
+    ends = None
+    if runs.ci_low is not None and runs.ci_high is not None:
+        ends = sorted((shown(runs.ci_low), shown(runs.ci_high)))  # throughput swaps the ends
     row = Row(
         mode,
         base.batch_size,
         metric,
         b_val,
         c_val,
-        (c_val / b_val - 1.0) * 100.0,
+        (shown(runs.ratio) - 1.0) * 100.0,
         OK,
-        ratio=runs.ratio,
-        ci_low=runs.ci_low,
-        ci_high=runs.ci_high,
-        noise_pct=runs.noise * 100.0,
+        ratio=shown(runs.ratio),
+        ci_low=None if ends is None else ends[0],
+        ci_high=None if ends is None else ends[1],
+        noise_pct=abs(shown(1.0 + runs.noise) - 1.0) * 100.0,
         runs=(runs.n_base, runs.n_cur),
     )
-    slowdown, speedup = runs.ratio - 1.0, 1.0 - runs.ratio
+    ratio, bound = runs.ratio, regression_bound(opts)
     abs_ms = abs(c_ms - b_ms)
     if min(runs.n_base, runs.n_cur) < opts.min_runs:
         row.verdict = INCONCLUSIVE
@@ -155,17 +193,19 @@ def compare_latency(mode: str, base: LatencyStats, cur: LatencyStats, opts: Regr
             f"inconclusive: {runs.n_base} baseline and {runs.n_cur} current runs "
             f"(need {opts.min_runs} each: bench with --repeats {opts.min_runs} or more)"
         )
-    elif slowdown > opts.threshold and abs_ms > opts.min_abs_ms:
-        if slowdown <= runs.noise:
-            row.verdict, row.note = NOISY, f"within the baseline's between-run noise (+{runs.noise:.1%})"
-        elif runs.ci_low is not None and runs.ci_low <= 1.0 + opts.threshold:
+    elif ratio > bound and abs_ms > opts.min_abs_ms:
+        if ratio <= 1.0 + runs.noise:
             row.verdict = NOISY
-            row.note = f"not significant: the runs' interval reaches {(runs.ci_low - 1) * 100:+.1f}%"
+            row.note = f"within the baseline's between-run noise ({pct(1.0 + runs.noise)})"
+        elif runs.ci_low is not None and runs.ci_low <= bound:
+            row.verdict = NOISY
+            row.note = f"not significant: the runs' interval reaches {pct(runs.ci_low)}"
         else:
             row.verdict = REGRESSION
-    elif speedup > opts.threshold / (1 + opts.threshold) and abs_ms > opts.min_abs_ms:
-        bound = 1.0 - opts.threshold / (1 + opts.threshold)
-        significant = runs.ci_high is not None and runs.ci_high < bound and speedup > runs.fast_noise
+    elif ratio < 1.0 / bound and abs_ms > opts.min_abs_ms:  # the sides swapped would be a regression
+        significant = (
+            runs.ci_high is not None and runs.ci_high < 1.0 / bound and 1.0 - ratio > runs.fast_noise
+        )
         row.verdict = IMPROVED if significant else NOISY
         if not significant:
             row.note = "faster, but within the runs' noise"
@@ -239,7 +279,8 @@ def compare(baseline: ResultSet, current: ResultSet, opts: RegressOptions) -> Re
             sc = c.latency_at(sb.batch_size)
             if sc is None:
                 note = f"batch {sb.batch_size} not measured in current"
-                report.rows.append(Row(mode, sb.batch_size, opts.metric, None, None, None, MISSING, note))
+                row = Row(mode, sb.batch_size, metric_label(opts.metric), None, None, None, MISSING, note)
+                report.rows.append(row)
             else:
                 report.rows.append(compare_latency(mode, sb, sc, opts))
         acc = compare_accuracy(mode, b, c, opts)
@@ -266,7 +307,7 @@ def fmt_change(row: Row) -> str:
 
 
 def fmt_interval(row: Row) -> str:
-    """The bootstrap interval of the slowdown, as percent changes of ms per batch."""
+    """The bootstrap interval over runs, as percent changes of the row's metric (like the change)."""
     if row.ci_low is None or row.ci_high is None:
         return "-"
     return f"[{(row.ci_low - 1) * 100:+.1f}%, {(row.ci_high - 1) * 100:+.1f}%]"

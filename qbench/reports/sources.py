@@ -1,4 +1,4 @@
-"""Load workspaces (or result files) as typed records and label them: shared by reports and regress.
+"""Load workspaces (or results folders and files) as typed records and label them: shared by reports and regress.
 
 A :class:`Source` is one workspace's records: its results, the variant records beside them
 and the training record. Labels name the machine (from the recorded environment) and, when
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qbench.errors import QBenchError
 from qbench.records import BenchResult, EnvRecord, TrainRecord, VariantRecord
-from qbench.workspace import Workspace
+from qbench.workspace import FAILED, Workspace
 
 BASELINE_MODE = "fp32"
 
@@ -54,40 +54,61 @@ class Source:
         return self.variants.get(result.mode) or result.variant
 
 
-def _workspace_root_of(path: Path) -> tuple[Path, list[Path] | None]:
-    """Map a user-given path to (workspace root, explicit result files or None for all)."""
+def _json_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.json") if p.is_file())
+
+
+def _locate(path: Path) -> tuple[Path, Path, list[Path] | None]:
+    """Map a user-given path to (workspace root, results folder, explicit result files or None for all).
+
+    Accepted: a result file, a workspace (results/ inside), a results/ folder, any folder that
+    directly holds result JSON files (e.g. a downloaded CI artifact: it is its own root), and a
+    runs/ folder holding the default experiment."""
     if path.is_file():
         parent = path.parent
         root = parent.parent if parent.name == "results" else parent
-        return root, [path]
+        return root, parent, [path]
     if (path / "results").is_dir():
-        return path, None
-    if path.name == "results" and path.is_dir():
-        return path.parent, None
-    if (path / "default" / "results").is_dir():  # a runs/ folder holding the default experiment
-        return path / "default", None
-    return path, None  # a workspace without results: load_source says which step to run
+        return path, path / "results", None
+    if path.name == "results":
+        return path.parent, path, None
+    if _json_files(path):
+        return path, path, None
+    if (path / "default" / "results").is_dir():
+        return path / "default", path / "default" / "results", None
+    return path, path / "results", None  # no results here: load_source says what to pass or run
+
+
+def _no_results(root: Path, results_dir: Path) -> QBenchError:
+    ws = Workspace(root)
+    if results_dir.is_dir() or ws.baseline_dir.is_dir() or ws.variants_dir.is_dir():
+        return QBenchError(
+            f"no results in {results_dir}; run 'qbench bench' (or 'qbench run') for that workspace first."
+        )
+    return QBenchError(
+        f"no results in {root}: it holds neither result JSON files nor a results/ folder; pass a workspace, "
+        "a folder of result JSON files or one result file."
+    )
 
 
 def load_source(path: str | Path | Workspace) -> Source:
-    """Read one workspace (or one result file and the workspace around it)."""
+    """Read one workspace, results folder or result file (and the workspace around it)."""
     if isinstance(path, Workspace):
-        root, files = path.root, None
+        root, results_dir, files = path.root, path.results_dir, None
     else:
         path = Path(path)
         if not path.exists():
             raise QBenchError(f"{path} does not exist; pass a workspace folder or a results JSON file.")
-        root, files = _workspace_root_of(path)
+        root, results_dir, files = _locate(path)
     ws = Workspace(root)
-    paths = files if files is not None else ws.result_paths()
+    paths = files if files is not None else _json_files(results_dir)
     if not paths:
-        raise QBenchError(
-            f"no results in {ws.results_dir}; run 'qbench bench' (or 'qbench run') for that workspace first."
-        )
+        raise _no_results(root, results_dir)
     results = sorted((BenchResult.from_json(p) for p in paths), key=lambda r: baseline_first(r.mode))
     for r in results:  # a later bench that failed is kept beside the good record: say so
-        if r.ok and ws.failed_result_path(r.mode).is_file():
-            last = BenchResult.from_json(ws.failed_result_path(r.mode))
+        failed = results_dir / FAILED / f"{r.mode}.json"
+        if r.ok and failed.is_file():
+            last = BenchResult.from_json(failed)
             r.notes.append(
                 f"the last bench ({last.created}) failed: {last.skip_reason}; this is the earlier result"
             )
