@@ -33,3 +33,14 @@ def test_wheel_ships_templates_and_builds_without_package_warnings(tmp_path):
     expected = {p.name for p in (ROOT / "qbench" / "templates").glob("*.j2")}
     assert expected and expected <= shipped
     assert not [n for n in names if n.startswith("tests/")]
+
+
+def test_importing_torchao_after_qbench_prints_no_notice_meant_for_its_developers():
+    """torch logs a deprecation notice about torchao's Enum registration on every import of it;
+    qbench filters that one message and nothing else from the logger."""
+    script = (
+        "import logging, qbench, torchao\n"
+        "logging.getLogger('torch.utils._pytree').warning('another message')\n"
+    )
+    err = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stderr
+    assert "is an Enum subclass" not in err and "another message" in err

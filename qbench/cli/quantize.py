@@ -47,8 +47,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=d.calib_method,
         help=f"{' | '.join(CALIB_METHODS)} (mapped per engine; recorded in variant.json; default: {d.calib_method})",
     )
-    parser.add_argument("--qat-epochs", type=int, default=d.qat_epochs)
-    parser.add_argument("--qat-lr", type=float, default=d.qat_lr)
+    parser.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=d.qat_epochs,
+        help=f"QAT fine-tuning epochs (default: {d.qat_epochs})",
+    )
+    parser.add_argument(
+        "--qat-lr",
+        type=float,
+        default=d.qat_lr,
+        help=f"QAT fine-tuning learning rate (default: {d.qat_lr:g})",
+    )
     parser.add_argument(
         "--qat-max-batches", type=int, default=d.qat_max_batches, help="cap per QAT epoch (0: whole epochs)"
     )
@@ -60,7 +70,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="comma-separated batch sizes the TensorRT engines are built for, one optimization profile "
         f"each (bench only these; default: {joined(d.batch_sizes)})",
     )
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"seed of the calibration images' draw and of QAT (default: {d.seed})",
+    )
     add_workspace_args(parser)
     parser.set_defaults(func=run)
     return parser

@@ -136,7 +136,8 @@ def run(
             converted = quantize(ws, todo, qopts, progress=bar)
         for record in converted:
             hooks.note(f"  {describe(record)}")
-    hooks.note(f"variants up to date: {', '.join(m for m in modes if m not in todo) or 'none'}")
+    if kept := [m for m in modes if m not in todo]:
+        hooks.note(f"variants up to date: {', '.join(kept)}")
 
     hooks.step("3/4 bench")
     made = [m for m in ws.variant_modes() if m in modes]
