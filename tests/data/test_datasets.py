@@ -103,32 +103,3 @@ def test_tinyimagenet_layout_with_annotated_val(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (6, 4, 4)
     x, y = data.test[0]
     assert x.shape == (3, 64, 64) and y in (0, 1)
-
-
-def _items(dataset, seed: int):
-    import torch
-
-    torch.manual_seed(seed)
-    return [dataset[i][0] for i in range(min(len(dataset), 64))]
-
-
-@pytest.mark.parametrize("crops", ["center", "ten"])
-def test_kept_resize_gives_the_items_of_the_whole_transform(crops, monkeypatch):
-    """The digits set resizes each 8x8 image once; every item, augmented or not, and the ten-crop
-    view (its own Resize) equal what the full transform gives each time, with the same draws."""
-    import torch
-
-    from qbench.data import datasets
-
-    data = load_data(DataConfig(name="digits", image_size=32, eval_crops=crops))
-    kept = {"train": data.train, "test": data.eval_split("test")}
-    assert all(split._resize is not None for split in kept.values())
-    monkeypatch.setattr(datasets, "RESIZE_CACHE_MAX_BYTES", 0)  # too big to keep: resized per item
-    fresh = load_data(DataConfig(name="digits", image_size=32, eval_crops=crops))
-    every = {"train": fresh.train, "test": fresh.eval_split("test")}
-    assert all(split._resize is None for split in every.values())
-    for name in kept:
-        for seed in (0, 1):  # the second pass reads the kept images
-            a, b = _items(kept[name], seed), _items(every[name], seed)
-            assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert kept["test"][0][0].shape == ((10, 3, 32, 32) if crops == "ten" else (3, 32, 32))
