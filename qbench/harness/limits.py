@@ -206,16 +206,10 @@ def measure(machine: EnvRecord | None = None, *, quick: bool = False) -> Machine
     if busy(limits):
         cpu.notes.append(
             f"measured while other processes took {limits.other_load_cores:.1f} of "
-            f"{psutil_cores()} cores: these limits are low, and are kept {BUSY_KEEP_S / 60:.0f} minutes "
+            f"{machine.cpu.logical_cores or '?'} cores: these limits are low, and are kept {BUSY_KEEP_S / 60:.0f} minutes "
             "only ('qbench info --limits --remeasure' on a quiet machine replaces them)"
         )
     return limits
-
-
-def psutil_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count() or 1
 
 
 def cpu_limits(plan: Plan, name: str) -> DeviceLimits:

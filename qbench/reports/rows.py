@@ -261,10 +261,13 @@ def _latency_rows(r: BenchResult, base: BenchResult | None) -> list[LatencyRow]:
 def _dtype(variant: VariantRecord | None) -> str:
     if variant is None or not variant.dtype:
         return fmt.na("not recorded in variant.json")
+    from qbench.harness.roofline import precision_token
+
     text = f"torch.{variant.dtype}" if variant.dtype in _TORCH_DTYPES else variant.dtype
     # a quantized variant takes and returns floats: say so, beside what it computes in
-    if variant.weights and variant.weights.split()[0] not in (variant.dtype, _SHORT.get(variant.dtype)):
-        text += " (inputs and outputs; weights " + variant.weights.split(" (")[0] + ")"
+    weights = precision_token(variant.weights)
+    if weights and weights not in (variant.dtype, _SHORT.get(variant.dtype)):
+        text += f" (inputs and outputs; weights {weights})"
     return text
 
 
